@@ -1,0 +1,202 @@
+"""The monitor configuration (CONTRACTS.md section 2): a validated pydantic model.
+
+Every field but ``name`` and ``source`` has a default. Unknown metric names, unknown fields and
+out-of-range values are rejected with errors that name the field.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from monitor.errors import ConfigError
+
+BUILTIN_METRICS: tuple[str, ...] = ("coherence", "fluency", "groundedness", "relevance", "similarity")
+COLUMNS: tuple[str, ...] = ("prompt", "completion", "context", "ground_truth")
+NAME_PATTERN = re.compile(r"^[a-z0-9-]{3,63}$")
+METRIC_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceConfig(_Strict):
+    format: Literal["mdc", "jsonl"] = "mdc"
+    container: str = Field(default="azureml", min_length=3, max_length=63)
+    prefix: str = Field(min_length=1)
+    join_column: str = "correlationid"
+    # A join half waits this long for its partner before it counts as unmatched.
+    join_ttl_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_is_relative(cls, value: str) -> str:
+        if value.startswith("/"):
+            raise ValueError("prefix is a blob path inside the container; it must not start with '/'")
+        return value
+
+
+class ColumnsConfig(_Strict):
+    prompt: str | None = "question"
+    completion: str | None = "answer"
+    context: str | None = "context"
+    ground_truth: str | None = "ground_truth"
+    chat_history: str | None = "chat_history"
+
+
+class JudgeConfig(_Strict):
+    provider: Literal["azure_openai", "openai", "heuristic"] = "heuristic"
+    endpoint: str | None = None
+    deployment: str | None = None
+    api_version: str = "2024-10-21"
+    model: str | None = None
+    base_url: str | None = None
+    api_key_setting: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    max_concurrency: int = Field(default=16, ge=1, le=256)
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+    daily_token_budget: int | None = Field(default=None, ge=1)
+    timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    max_attempts: int = Field(default=6, ge=1, le=20)
+    # "failing": ask for a reason only where the score is below the acceptable score.
+    explain: Literal["off", "failing", "all"] = "failing"
+    use_logprobs: bool = True
+
+    @model_validator(mode="after")
+    def _provider_fields(self) -> JudgeConfig:
+        if self.provider == "azure_openai":
+            missing = [f for f in ("endpoint", "deployment") if not getattr(self, f)]
+            if missing:
+                raise ValueError(f"provider azure_openai needs {' and '.join(missing)}")
+        if self.provider == "openai" and not self.model:
+            raise ValueError("provider openai needs model")
+        return self
+
+    @property
+    def model_name(self) -> str:
+        """The name recorded with each score: deployment, model, or 'heuristic'."""
+        if self.provider == "azure_openai":
+            return str(self.deployment)
+        if self.provider == "openai":
+            return str(self.model)
+        return "heuristic"
+
+
+class MetricConfig(_Strict):
+    enabled: bool = True
+    acceptable_score: float = Field(default=3, ge=1, le=5)
+    pass_rate_threshold: float = Field(default=0.7, ge=0, le=1)
+    # Custom metrics only: the prompt file under prompts/ (or an absolute path) and its columns.
+    prompt: str | None = None
+    required: tuple[str, ...] | None = None
+
+    @field_validator("required")
+    @classmethod
+    def _known_columns(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None:
+            unknown = [c for c in value if c not in COLUMNS]
+            if unknown:
+                raise ValueError(f"unknown column(s) {unknown}; columns are {list(COLUMNS)}")
+        return value
+
+
+class AlertsConfig(_Strict):
+    min_samples: int = Field(default=10, ge=1)
+    emails: tuple[str, ...] = ()
+    webhook_url: str | None = None
+    error_rate_limit: float = Field(default=0.2, ge=0, le=1)
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [e for e in value if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", e)]
+        if bad:
+            raise ValueError(f"not an e-mail address: {bad}")
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://", value):
+            raise ValueError("webhook_url must be an http(s) URL")
+        return value
+
+
+class MonitorConfig(_Strict):
+    name: str
+    source: SourceConfig
+    columns: ColumnsConfig = ColumnsConfig()
+    sampling_rate: float = Field(default=1.0, gt=0, le=1)
+    window: Literal["hour", "day"] = "hour"
+    judge: JudgeConfig = JudgeConfig()
+    metrics: dict[str, MetricConfig] = Field(default_factory=dict)
+    alerts: AlertsConfig = AlertsConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME_PATTERN.fullmatch(value):
+            raise ValueError("name must be 3-63 characters of lowercase letters, digits and '-'")
+        return value
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, value: dict[str, MetricConfig]) -> dict[str, MetricConfig]:
+        for name, metric in value.items():
+            if name in BUILTIN_METRICS:
+                if metric.prompt is not None or metric.required is not None:
+                    raise ValueError(f"{name}: prompt and required are only for custom metrics")
+                continue
+            if not METRIC_NAME_PATTERN.fullmatch(name):
+                raise ValueError(f"{name!r} is not a valid metric name")
+            if metric.prompt is None or metric.required is None:
+                raise ValueError(
+                    f"unknown metric {name!r}: built-in metrics are {list(BUILTIN_METRICS)}; "
+                    "a custom metric must name its prompt file and required columns"
+                )
+        return value
+
+    def metric_settings(self) -> dict[str, MetricConfig]:
+        """Every metric with its effective settings: built-ins default to enabled."""
+        merged = {name: self.metrics.get(name, MetricConfig()) for name in BUILTIN_METRICS}
+        merged.update({n: m for n, m in self.metrics.items() if n not in BUILTIN_METRICS})
+        return merged
+
+    def enabled_metrics(self) -> dict[str, MetricConfig]:
+        return {n: m for n, m in self.metric_settings().items() if m.enabled}
+
+    def owns(self, container: str, blob_path: str) -> bool:
+        """Whether a blob (path inside `container`) belongs to this monitor."""
+        return container == self.source.container and blob_path.startswith(self.source.prefix)
+
+
+def field_errors(error: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic errors as `[{"field": "judge.max_concurrency", "message": ...}]`."""
+    out = []
+    for item in error.errors():
+        loc = ".".join(str(p) for p in item["loc"])
+        out.append({"field": loc or "(root)", "message": item["msg"]})
+    return out
+
+
+def parse_config(data: Any, *, name: str | None = None) -> MonitorConfig:
+    """Validate raw JSON data into a config; raise ConfigError naming every bad field."""
+    if not isinstance(data, dict):
+        raise ConfigError("a monitor configuration must be a JSON object",
+                          details=[{"field": "(root)", "message": "expected an object"}])
+    if name is not None:
+        if "name" in data and data["name"] != name:
+            raise ConfigError(
+                f"the name in the body ({data['name']!r}) differs from the name in the path ({name!r})",
+                details=[{"field": "name", "message": "must equal the name in the path"}],
+            )
+        data = {**data, "name": name}
+    try:
+        return MonitorConfig.model_validate(data)
+    except ValidationError as exc:
+        errors = field_errors(exc)
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        raise ConfigError(f"invalid monitor configuration: {summary}", details=errors) from exc

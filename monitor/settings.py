@@ -1,0 +1,127 @@
+"""The one settings class of the app, read from app settings / environment variables.
+
+Nothing here runs at import time: call :func:`get_settings` (cached) when a setting is needed, so
+that a missing or malformed setting fails the invocation that needs it, not the import of every
+function of the app.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The well-known development account of the Azure Storage emulator (public, documented by Microsoft).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def azurite_connection_string(host: str = "127.0.0.1", blob: int = 10000, queue: int = 10001,
+                              table: int = 10002) -> str:
+    """Connection string of an Azurite instance listening on the given ports."""
+    base = f"http://{host}"
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint={base}:{blob}/{AZURITE_ACCOUNT};"
+        f"QueueEndpoint={base}:{queue}/{AZURITE_ACCOUNT};"
+        f"TableEndpoint={base}:{table}/{AZURITE_ACCOUNT};"
+    )
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How to reach one storage account: a connection string, or service URIs plus an identity."""
+
+    setting: str
+    connection_string: str | None = None
+    blob_uri: str | None = None
+    queue_uri: str | None = None
+    table_uri: str | None = None
+    credential: str | None = None
+    client_id: str | None = None
+
+    @property
+    def identity_based(self) -> bool:
+        return self.connection_string is None
+
+
+def _connection(setting: str) -> Connection:
+    """Resolve `setting` the way the Functions host does: a plain value or a `setting__*` group."""
+    env = os.environ
+    value = env.get(setting) or env.get(f"{setting}__connectionString")
+    if value:
+        if value == "UseDevelopmentStorage=true":
+            value = azurite_connection_string()
+        return Connection(setting=setting, connection_string=value)
+    group = {
+        "blob_uri": env.get(f"{setting}__blobServiceUri") or _account_uri(env.get(f"{setting}__accountName"), "blob"),
+        "queue_uri": env.get(f"{setting}__queueServiceUri") or _account_uri(env.get(f"{setting}__accountName"), "queue"),
+        "table_uri": env.get(f"{setting}__tableServiceUri") or _account_uri(env.get(f"{setting}__accountName"), "table"),
+    }
+    if any(group.values()):
+        return Connection(
+            setting=setting,
+            credential=env.get(f"{setting}__credential"),
+            client_id=env.get(f"{setting}__clientId"),
+            **group,
+        )
+    return Connection(setting=setting, connection_string=azurite_connection_string())
+
+
+def _account_uri(account: str | None, service: str) -> str | None:
+    return f"https://{account}.{service}.core.windows.net" if account else None
+
+
+class Settings(BaseSettings):
+    """Every app setting the monitor reads. Storage connections are resolved separately (see
+    :meth:`monitor_storage` / :meth:`mdc_storage`) because they are setting *groups*."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=True)
+
+    MDC_CONTAINER: str = "azureml"
+    EVALUATION_QUEUE: str = "evaluation-batches"
+    AGGREGATION_SCHEDULE: str = "0 */15 * * * *"
+    MONITOR_API_KEY: str | None = None
+    # Ingestion limits.
+    MAX_LINE_BYTES: int = Field(default=4 * 1024 * 1024, gt=0)
+    READ_CHUNK_BYTES: int = Field(default=4 * 1024 * 1024, gt=0)
+    JOIN_TTL_MINUTES: int = Field(default=60, gt=0)
+    # Records judged inside one blob-trigger invocation; larger blobs fan out through the queue.
+    INLINE_BATCH_LIMIT: int = Field(default=200, gt=0)
+    BATCH_SIZE: int = Field(default=50, gt=0, le=99)
+    # Judge defaults the demo and monitors without explicit judge settings fall back on.
+    AZURE_OPENAI_ENDPOINT: str | None = None
+    AZURE_OPENAI_DEPLOYMENT: str | None = None
+    AZURE_OPENAI_API_VERSION: str = "2024-10-21"
+    OPENAI_BASE_URL: str | None = None
+    OPENAI_MODEL: str | None = None
+    # Aggregation.
+    AGGREGATION_LOOKBACK_HOURS: int = Field(default=6, ge=0)
+    ERROR_RATE_LIMIT: float = Field(default=0.2, ge=0, le=1)
+    WEBHOOK_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0)
+    WEBHOOK_ATTEMPTS: int = Field(default=3, ge=1)
+    APPLICATIONINSIGHTS_CONNECTION_STRING: str | None = None
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="LOG_LEVEL")
+
+    def monitor_storage(self) -> Connection:
+        """The account that holds the monitor's own state: tables and queues."""
+        return _connection("MONITOR_STORAGE")
+
+    def mdc_storage(self) -> Connection:
+        """The watched account where Model Data Collector writes."""
+        return _connection("MDC_STORAGE")
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests and the CLI change the environment)."""
+    get_settings.cache_clear()

@@ -1,0 +1,1 @@
+"""Azure Storage access: clients built from settings, table names and entity helpers."""

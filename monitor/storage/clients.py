@@ -1,0 +1,63 @@
+"""Storage clients built from a :class:`~monitor.settings.Connection`.
+
+A connection string (Azurite locally, or an account in a test subscription) or the identity-based
+setting group the Functions host uses in Azure (`NAME__blobServiceUri`, `__credential`,
+`__clientId`). Clients are cached per connection: one per process, reused by every invocation.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from azure.data.tables import TableServiceClient
+from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueServiceClient
+
+from monitor.errors import ConfigError
+from monitor.settings import Connection
+
+
+def token_credential(conn: Connection) -> Any:
+    """The Entra ID credential for an identity-based connection."""
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+    if conn.credential == "managedidentity":
+        return ManagedIdentityCredential(client_id=conn.client_id) if conn.client_id else ManagedIdentityCredential()
+    return DefaultAzureCredential(managed_identity_client_id=conn.client_id)
+
+
+def _require(conn: Connection, uri: str | None, service: str) -> str:
+    if not uri:
+        raise ConfigError(
+            f"setting {conn.setting}: no {service} endpoint; set {conn.setting}__{service}ServiceUri "
+            f"(or {conn.setting}__accountName, or a connection string in {conn.setting})"
+        )
+    return uri
+
+
+@functools.lru_cache(maxsize=8)
+def blob_service(conn: Connection) -> BlobServiceClient:
+    if conn.connection_string:
+        return BlobServiceClient.from_connection_string(conn.connection_string)
+    return BlobServiceClient(_require(conn, conn.blob_uri, "blob"), credential=token_credential(conn))
+
+
+@functools.lru_cache(maxsize=8)
+def queue_service(conn: Connection) -> QueueServiceClient:
+    if conn.connection_string:
+        return QueueServiceClient.from_connection_string(conn.connection_string)
+    return QueueServiceClient(_require(conn, conn.queue_uri, "queue"), credential=token_credential(conn))
+
+
+@functools.lru_cache(maxsize=8)
+def table_service(conn: Connection) -> TableServiceClient:
+    if conn.connection_string:
+        return TableServiceClient.from_connection_string(conn.connection_string)
+    return TableServiceClient(endpoint=_require(conn, conn.table_uri, "table"), credential=token_credential(conn))
+
+
+def reset_clients() -> None:
+    """Drop cached clients (tests point the settings at a new emulator)."""
+    for cached in (blob_service, queue_service, table_service):
+        cached.cache_clear()

@@ -1,0 +1,1 @@
+"""Test helpers: real components started on loopback (Azurite, an OpenAI-compatible judge server)."""
