@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.errors import SystemError_
+from monitor.errors import ServiceError
 from monitor.settings import azurite_connection_string
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +29,7 @@ def azurite_binary() -> str:
     found = shutil.which("azurite")
     if found:
         return found
-    raise SystemError_("Azurite is not installed: run `npm ci` in the project folder (make does it for you)")
+    raise ServiceError("Azurite is not installed: run `npm ci` in the project folder (make does it for you)")
 
 
 @dataclass
@@ -81,9 +81,9 @@ def start_azurite(location: Path | None = None, timeout: float = 30.0) -> Azurit
     while time.monotonic() < deadline:
         if process.poll() is not None:
             err = process.stderr.read().decode(errors="replace") if process.stderr else ""
-            raise SystemError_(f"Azurite exited at start (code {process.returncode}): {err.strip()[:500]}")
+            raise ServiceError(f"Azurite exited at start (code {process.returncode}): {err.strip()[:500]}")
         if all(_listening(p) for p in ports):
             return azurite
         time.sleep(0.1)
     azurite.stop()
-    raise SystemError_(f"Azurite did not listen on ports {ports} within {timeout:.0f} s")
+    raise ServiceError(f"Azurite did not listen on ports {ports} within {timeout:.0f} s")

@@ -44,19 +44,19 @@ class NotFoundError(UserError):
     status = 404
 
 
-class SystemError_(MonitorError):  # noqa: N801 - trailing underscore avoids the builtin name
+class ServiceError(MonitorError):
     """Something on our side or a dependency failed; retrying may help."""
 
     code = "system_error"
     status = 500
 
 
-class StorageError(SystemError_):
+class StorageError(ServiceError):
     code = "storage_error"
     status = 503
 
 
-class JudgeError(SystemError_):
+class JudgeError(ServiceError):
     """A judge call failed in a way that retrying will not fix for this record."""
 
     code = "judge_error"

@@ -78,6 +78,8 @@ class Record:
         monitor = str(entity["PartitionKey"]).rsplit("|", 1)[0]
         texts = {name: unpack_text(entity, name) for name in TEXT_FIELDS}
         return cls(
+            prompt=texts["prompt"], completion=texts["completion"], context=texts["context"],
+            ground_truth=texts["ground_truth"], chat_history=texts["chat_history"],
             monitor=monitor,
             key=str(entity.get("key") or entity["RowKey"]),
             time=parse_time(str(entity["time"])),
@@ -87,5 +89,4 @@ class Record:
             sampled=bool(entity.get("sampled", True)),
             origin_blob=str(entity.get("origin_blob", "")),
             batch_id=str(entity.get("batch_id", "")),
-            **texts,
         )

@@ -57,10 +57,10 @@ def _connection(setting: str) -> Connection:
         if value == "UseDevelopmentStorage=true":
             value = azurite_connection_string()
         return Connection(setting=setting, connection_string=value)
+    account = env.get(f"{setting}__accountName")
     group = {
-        "blob_uri": env.get(f"{setting}__blobServiceUri") or _account_uri(env.get(f"{setting}__accountName"), "blob"),
-        "queue_uri": env.get(f"{setting}__queueServiceUri") or _account_uri(env.get(f"{setting}__accountName"), "queue"),
-        "table_uri": env.get(f"{setting}__tableServiceUri") or _account_uri(env.get(f"{setting}__accountName"), "table"),
+        f"{service}_uri": env.get(f"{setting}__{service}ServiceUri") or _account_uri(account, service)
+        for service in ("blob", "queue", "table")
     }
     if any(group.values()):
         return Connection(

@@ -11,6 +11,7 @@ See docs/architecture.md for the layout of every table.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
@@ -68,10 +69,8 @@ class Tables:
             client = self._clients.get(logical)
             if client is None:
                 name = TABLES[logical]
-                try:
+                with contextlib.suppress(ResourceExistsError):
                     self._service.create_table(name)
-                except ResourceExistsError:
-                    pass
                 client = self._service.get_table_client(name)
                 self._clients[logical] = client
         return client
@@ -95,7 +94,9 @@ def reset_tables() -> None:
         _default.clear()
 
 
-def chunks_by_partition(entities: Iterable[Mapping[str, Any]], size: int = TRANSACTION_LIMIT) -> Iterator[list[Mapping[str, Any]]]:
+def chunks_by_partition(
+    entities: Iterable[Mapping[str, Any]], size: int = TRANSACTION_LIMIT
+) -> Iterator[list[Mapping[str, Any]]]:
     """Group entities by PartitionKey and cut each group into lists of at most `size`."""
     groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for entity in entities:
@@ -112,13 +113,14 @@ def write_entities(table: TableClient, entities: Iterable[Mapping[str, Any]], op
     """
     written = 0
     for chunk in chunks_by_partition(entities):
+        ops: list[Any]
         if op == "upsert":
             ops = [("upsert", dict(e), {"mode": UpdateMode.REPLACE}) for e in chunk]
         elif op == "merge":
             ops = [("upsert", dict(e), {"mode": UpdateMode.MERGE}) for e in chunk]
         else:
             ops = [("create", dict(e)) for e in chunk]
-        table.submit_transaction(ops)  # type: ignore[arg-type]
+        table.submit_transaction(ops)
         written += len(chunk)
     return written
 
