@@ -52,3 +52,15 @@ def parse_time(value: str) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+JOIN_SHARDS = 16
+
+
+def join_shard(key: str) -> str:
+    """The shard (`00`..`15`) of a join key; join halves are spread over 16 partitions per monitor."""
+    return f"{int(stable_hash(key)[:4], 16) % JOIN_SHARDS:02d}"
+
+
+def join_partitions(monitor: str) -> list[str]:
+    return [f"{monitor}|{shard:02d}" for shard in range(JOIN_SHARDS)]

@@ -87,8 +87,9 @@ class Settings(BaseSettings):
     AGGREGATION_SCHEDULE: str = "0 */15 * * * *"
     MONITOR_API_KEY: str | None = None
     # Ingestion limits.
-    MAX_LINE_BYTES: int = Field(default=4 * 1024 * 1024, gt=0)
-    READ_CHUNK_BYTES: int = Field(default=4 * 1024 * 1024, gt=0)
+    # MDC inlines payloads up to 4 MB, plus the envelope; a longer line is quarantined.
+    MAX_LINE_BYTES: int = Field(default=8 * 1024 * 1024, gt=0)
+    MAX_DATAREF_BYTES: int = Field(default=256 * 1024 * 1024, gt=0)
     JOIN_TTL_MINUTES: int = Field(default=60, gt=0)
     # Records judged inside one blob-trigger invocation; larger blobs fan out through the queue.
     INLINE_BATCH_LIMIT: int = Field(default=200, gt=0)
@@ -104,6 +105,10 @@ class Settings(BaseSettings):
     ERROR_RATE_LIMIT: float = Field(default=0.2, ge=0, le=1)
     WEBHOOK_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0)
     WEBHOOK_ATTEMPTS: int = Field(default=3, ge=1)
+    # Webhook delivery: first backoff between attempts (doubles each time) and the attempts an alert
+    # gets in total over all runs (a later run retries a failed delivery until these are spent).
+    WEBHOOK_BACKOFF_SECONDS: float = Field(default=1.0, ge=0)
+    WEBHOOK_MAX_ATTEMPTS: int = Field(default=12, ge=1)
     APPLICATIONINSIGHTS_CONNECTION_STRING: str | None = None
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="LOG_LEVEL")

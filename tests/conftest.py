@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from azure.storage.blob import ContainerClient
 
 from monitor.azurite import Azurite, start_azurite
 from monitor.settings import reset_settings
@@ -17,6 +18,9 @@ _counter = itertools.count()
 
 
 def reset_caches() -> None:
+    from monitor.services import reset_services
+
+    reset_services()
     reset_settings()
     reset_clients()
     reset_tables()
@@ -50,6 +54,18 @@ def storage(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> Iterator[Azuri
     reset_caches()
     yield azurite
     reset_caches()
+
+
+@pytest.fixture
+def mdc_container(storage: Azurite) -> ContainerClient:
+    """The watched container of this test, created in Azurite."""
+    from monitor.settings import get_settings
+    from monitor.storage.clients import blob_service
+
+    settings = get_settings()
+    client = blob_service(settings.mdc_storage()).get_container_client(settings.MDC_CONTAINER)
+    client.create_container()
+    return client
 
 
 @pytest.fixture

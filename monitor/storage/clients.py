@@ -7,12 +7,19 @@ setting group the Functions host uses in Azure (`NAME__blobServiceUri`, `__crede
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import Any
 
+from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
-from azure.storage.queue import QueueServiceClient
+from azure.storage.queue import (
+    BinaryBase64DecodePolicy,
+    BinaryBase64EncodePolicy,
+    QueueClient,
+    QueueServiceClient,
+)
 
 from monitor.errors import ConfigError
 from monitor.settings import Connection
@@ -36,11 +43,17 @@ def _require(conn: Connection, uri: str | None, service: str) -> str:
     return uri
 
 
+# Downloads are streamed in pieces of this size, so reading a blob of any size takes bounded memory.
+DOWNLOAD_CHUNK = 4 * 1024 * 1024
+
+
 @functools.lru_cache(maxsize=8)
 def blob_service(conn: Connection) -> BlobServiceClient:
     if conn.connection_string:
-        return BlobServiceClient.from_connection_string(conn.connection_string)
-    return BlobServiceClient(_require(conn, conn.blob_uri, "blob"), credential=token_credential(conn))
+        return BlobServiceClient.from_connection_string(
+            conn.connection_string, max_single_get_size=DOWNLOAD_CHUNK, max_chunk_get_size=DOWNLOAD_CHUNK)
+    return BlobServiceClient(_require(conn, conn.blob_uri, "blob"), credential=token_credential(conn),
+                             max_single_get_size=DOWNLOAD_CHUNK, max_chunk_get_size=DOWNLOAD_CHUNK)
 
 
 @functools.lru_cache(maxsize=8)
@@ -55,6 +68,21 @@ def table_service(conn: Connection) -> TableServiceClient:
     if conn.connection_string:
         return TableServiceClient.from_connection_string(conn.connection_string)
     return TableServiceClient(endpoint=_require(conn, conn.table_uri, "table"), credential=token_credential(conn))
+
+
+def queue_client(conn: Connection, name: str) -> QueueClient:
+    """A client of one queue (created if missing) that writes and reads base64 messages, the
+    encoding the Functions queue trigger expects by default."""
+    encode, decode = BinaryBase64EncodePolicy(), BinaryBase64DecodePolicy()
+    if conn.connection_string:
+        client = QueueClient.from_connection_string(conn.connection_string, name, message_encode_policy=encode,
+                                                    message_decode_policy=decode)
+    else:
+        client = QueueClient(_require(conn, conn.queue_uri, "queue"), name, credential=token_credential(conn),
+                             message_encode_policy=encode, message_decode_policy=decode)
+    with contextlib.suppress(ResourceExistsError):
+        client.create_queue()
+    return client
 
 
 def reset_clients() -> None:

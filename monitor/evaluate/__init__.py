@@ -1,0 +1,1 @@
+"""Evaluation: judge the records of a batch, store their scores and the batch's partial aggregate."""

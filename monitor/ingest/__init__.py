@@ -1,0 +1,1 @@
+"""Ingestion: Model Data Collector (or custom JSONL) blobs -> joined, sampled, claimed records."""

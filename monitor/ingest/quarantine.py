@@ -1,0 +1,47 @@
+"""Bad input, kept: each rejected line is recorded with blob, line number, reason and an excerpt."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from monitor.keys import iso
+
+# Reasons a line (or a whole blob, line 0) is quarantined.
+REASONS = (
+    "empty_file", "invalid_utf8", "line_too_long", "invalid_json", "not_an_envelope", "wrong_type",
+    "missing_data", "dataref_not_found", "dataref_invalid", "missing_join_key", "record_too_large",
+    "bad_path",
+)
+EXCERPT_CHARS = 300
+
+
+@dataclass(frozen=True)
+class Rejection:
+    line: int
+    reason: str
+    detail: str
+    excerpt: str = ""
+    row: int | None = None  # the row of a batched line, where only that row is bad
+
+    def entity(self, monitor: str, blob: str, blob_hash: str) -> dict[str, Any]:
+        return {
+            "PartitionKey": monitor,
+            "RowKey": f"{blob_hash}:{self.line:09d}" + ("" if self.row is None else f":{self.row:05d}"),
+            "blob": blob,
+            "line": self.line,
+            "reason": self.reason,
+            "detail": self.detail[:1000],
+            "excerpt": self.excerpt[:EXCERPT_CHARS],
+            "at": iso(datetime.now(UTC)),
+        }
+
+
+def excerpt_of(data: bytes) -> str:
+    return data[:EXCERPT_CHARS].decode("utf-8", errors="replace")
+
+
+def count_reasons(rejections: list[Rejection]) -> dict[str, int]:
+    return dict(Counter(r.reason for r in rejections))

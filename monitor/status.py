@@ -1,0 +1,90 @@
+"""What a monitor has seen so far: the object of `status --json` and `GET /api/monitors/{name}/status`.
+
+Every number is a sum over entities with deterministic keys (ledger entries, partial aggregates,
+join halves), never a running counter, so re-deliveries cannot inflate it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from monitor.keys import join_partitions, parse_time
+from monitor.monitors import MonitorStore
+from monitor.partials import counts_of_entity
+from monitor.storage.tables import Tables, query_partition
+
+
+def monitor_status(name: str, tables: Tables | None = None) -> dict[str, Any]:
+    tables = tables or Tables.default()
+    config = MonitorStore(tables).get(name)
+    status: dict[str, Any] = {"monitor": name, **_ledger_totals(tables, name)}
+    status.update(_unmatched(tables, name, config.source.join_ttl_minutes))
+    status["scores"], status["records_counted"] = _score_totals(tables, name)
+    status["poison_batches"] = sum(1 for _ in query_partition(tables["poison"], name, select=["RowKey"]))
+    status["last_aggregation"] = _last_aggregation(name)
+    status["judge"] = {"provider": config.judge.provider, "model": config.judge.model_name,
+                       "approximate": config.judge.provider == "heuristic"}
+    return status
+
+
+def _ledger_totals(tables: Tables, name: str) -> dict[str, Any]:
+    blobs: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    totals: Counter[str] = Counter()
+    for entry in query_partition(tables["ledger"], name):
+        blobs[str(entry.get("state"))] += 1
+        for field in ("records", "quarantined", "rows", "lines", "batches", "queued"):
+            totals[field] += int(entry.get(field, 0) or 0)
+        reasons.update(json.loads(entry.get("reasons") or "{}"))
+    return {
+        "blobs_processed": blobs["done"],
+        "blobs_in_progress": blobs["processing"],
+        "records": totals["records"],
+        "rows": totals["rows"],
+        "lines": totals["lines"],
+        "batches": totals["batches"],
+        "batches_queued": totals["queued"],
+        "quarantined": totals["quarantined"],
+        "quarantine_reasons": dict(sorted(reasons.items())),
+    }
+
+
+def _unmatched(tables: Tables, name: str, ttl_minutes: int) -> dict[str, Any]:
+    """Join halves still alone: waiting (within the time-to-live) or expired (past it)."""
+    cutoff = datetime.now(UTC) - timedelta(minutes=ttl_minutes)
+    sides: Counter[str] = Counter()
+    expired = 0
+    for partition in join_partitions(name):
+        for entity in query_partition(tables["joins"], partition, extra_filter="state eq 'pending'",
+                                      select=["pending_side", "first_seen"]):
+            sides[str(entity.get("pending_side"))] += 1
+            if parse_time(str(entity["first_seen"])) < cutoff:
+                expired += 1
+    total = sum(sides.values())
+    return {"unmatched": total, "unmatched_detail": {"inputs": sides["input"], "outputs": sides["output"],
+                                                      "waiting": total - expired, "expired": expired}}
+
+
+def _score_totals(tables: Tables, name: str) -> tuple[dict[str, int], int]:
+    """Scores by status (record x metric) and records counted, from the partial aggregates."""
+    totals = {"ok": 0, "error": 0, "not_applicable": 0, "skipped": 0}
+    records = 0
+    entities = tables["partials"].query_entities(
+        "PartitionKey ge @lo and PartitionKey lt @hi", parameters={"lo": f"{name}|", "hi": f"{name}|~"})
+    for entity in entities:
+        records += int(entity.get("records", 0) or 0)
+        for counter in counts_of_entity(entity).get("all", {}).values():
+            totals["ok"] += counter.scored
+            totals["error"] += counter.errors
+            totals["not_applicable"] += counter.not_applicable
+            totals["skipped"] += counter.skipped
+    return totals, records
+
+
+def _last_aggregation(name: str) -> str | None:
+    from monitor.aggregate import last_aggregation
+
+    return last_aggregation(name)
