@@ -11,7 +11,10 @@ import contextlib
 import functools
 from typing import Any
 
+import requests
+import requests.adapters
 from azure.core.exceptions import ResourceExistsError
+from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import (
@@ -43,6 +46,24 @@ def _require(conn: Connection, uri: str | None, service: str) -> str:
     return uri
 
 
+# Storage calls run on a pool of threads; one HTTP session with a pool to match serves every client.
+POOL_CONNECTIONS = 32
+
+
+@functools.lru_cache(maxsize=1)
+def _transport_session() -> requests.Session:
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=POOL_CONNECTIONS, pool_maxsize=POOL_CONNECTIONS)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def transport() -> RequestsTransport:
+    """A transport over the shared session (the client does not own, so never closes, it)."""
+    return RequestsTransport(session=_transport_session(), session_owner=False)
+
+
 # Downloads are streamed in pieces of this size, so reading a blob of any size takes bounded memory.
 DOWNLOAD_CHUNK = 4 * 1024 * 1024
 
@@ -51,9 +72,11 @@ DOWNLOAD_CHUNK = 4 * 1024 * 1024
 def blob_service(conn: Connection) -> BlobServiceClient:
     if conn.connection_string:
         return BlobServiceClient.from_connection_string(
-            conn.connection_string, max_single_get_size=DOWNLOAD_CHUNK, max_chunk_get_size=DOWNLOAD_CHUNK)
+            conn.connection_string, max_single_get_size=DOWNLOAD_CHUNK, max_chunk_get_size=DOWNLOAD_CHUNK,
+            transport=transport())
     return BlobServiceClient(_require(conn, conn.blob_uri, "blob"), credential=token_credential(conn),
-                             max_single_get_size=DOWNLOAD_CHUNK, max_chunk_get_size=DOWNLOAD_CHUNK)
+                             max_single_get_size=DOWNLOAD_CHUNK, max_chunk_get_size=DOWNLOAD_CHUNK,
+                             transport=transport())
 
 
 @functools.lru_cache(maxsize=8)
@@ -66,8 +89,9 @@ def queue_service(conn: Connection) -> QueueServiceClient:
 @functools.lru_cache(maxsize=8)
 def table_service(conn: Connection) -> TableServiceClient:
     if conn.connection_string:
-        return TableServiceClient.from_connection_string(conn.connection_string)
-    return TableServiceClient(endpoint=_require(conn, conn.table_uri, "table"), credential=token_credential(conn))
+        return TableServiceClient.from_connection_string(conn.connection_string, transport=transport())
+    return TableServiceClient(endpoint=_require(conn, conn.table_uri, "table"), credential=token_credential(conn),
+                              transport=transport())
 
 
 def queue_client(conn: Connection, name: str) -> QueueClient:

@@ -146,7 +146,7 @@ def query_partition(table: TableClient, partition: str, *, row_from: str | None 
         clauses.append("RowKey lt @rto")
         params["rto"] = row_to
     if extra_filter:
-        clauses.append(f"({extra_filter})")
+        clauses.append(f"( {extra_filter} )")  # spaces: the SDK finds @names between blanks
     for entity in table.query_entities(" and ".join(clauses), parameters=params, select=select):
         yield dict(entity)
 

@@ -57,5 +57,8 @@ def fire_blob(container: str, name: str) -> Any:
 
 
 def queue_message(body: bytes, dequeue_count: int = 1) -> func.QueueMessage:
-    return func.QueueMessage(id="m", body=body, dequeue_count=dequeue_count)
+    """The `QueueMessage` the worker decodes for the queue trigger (the concrete SDK class)."""
+    from azure.functions.queue import QueueMessage
+
+    return QueueMessage(id="m", body=body, dequeue_count=dequeue_count)
 
