@@ -102,7 +102,6 @@ class Settings(BaseSettings):
     OPENAI_MODEL: str | None = None
     # Aggregation.
     AGGREGATION_LOOKBACK_HOURS: int = Field(default=6, ge=0)
-    ERROR_RATE_LIMIT: float = Field(default=0.2, ge=0, le=1)
     WEBHOOK_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0)
     WEBHOOK_ATTEMPTS: int = Field(default=3, ge=1)
     # Webhook delivery: first backoff between attempts (doubles each time) and the attempts an alert
@@ -110,6 +109,8 @@ class Settings(BaseSettings):
     WEBHOOK_BACKOFF_SECONDS: float = Field(default=1.0, ge=0)
     WEBHOOK_MAX_ATTEMPTS: int = Field(default=12, ge=1)
     APPLICATIONINSIGHTS_CONNECTION_STRING: str | None = None
+    # The user-assigned managed identity of the app in Azure (DefaultAzureCredential reads it too).
+    AZURE_CLIENT_ID: str | None = None
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="LOG_LEVEL")
 
