@@ -28,6 +28,13 @@ def as_time(value: TimeArg, name: str) -> datetime | None:
                         details=[{"field": name, "message": "not an ISO 8601 time"}]) from None
 
 
+def _earlier(start: datetime | None) -> datetime | None:
+    """The earliest window start that can overlap `start` (no overflow near datetime.min)."""
+    if start is None or start - datetime.min.replace(tzinfo=start.tzinfo) < _LONGEST_WINDOW:
+        return None
+    return start - _LONGEST_WINDOW
+
+
 def _overlaps(item: dict[str, Any], start: datetime | None, end: datetime | None) -> bool:
     if start is not None and parse_time(str(item["window_end"])) <= start:
         return False
@@ -46,7 +53,7 @@ def query_windows(monitor: str, *, metric: str | None = None, segment: str | Non
     """
     lo, hi = as_time(start, "start"), as_time(end, "end")
     rows = store.windows_between(tables or Tables.default(), monitor, metric,
-                                 None if lo is None else lo - _LONGEST_WINDOW, hi)
+                                 _earlier(lo), hi)
     out = [store.public_window(r) for r in rows if segment is None or r.get("segment") == segment]
     out = [r for r in out if _overlaps(r, lo, hi)]
     return sorted(out, key=lambda r: (r["window_start"], r["metric"], r["segment"] != "all", r["segment"]))
@@ -57,7 +64,7 @@ def query_alerts(monitor: str, *, start: TimeArg = None, end: TimeArg = None,
     """Alerts of windows overlapping [start, end), oldest window first (one partition query)."""
     lo, hi = as_time(start, "start"), as_time(end, "end")
     rows = rules.alerts_between(tables or Tables.default(), monitor,
-                                None if lo is None else lo - _LONGEST_WINDOW, hi)
+                                _earlier(lo), hi)
     out = [rules.public_alert(r) for r in rows]
     out = [a for a in out if _overlaps(a, lo, hi)]
     return sorted(out, key=lambda a: (a["window_start"], a["created_at"], a["metric"], a["segment"], a["kind"]))

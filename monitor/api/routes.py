@@ -1,0 +1,155 @@
+"""The routes of CONTRACTS.md section 5. Each one is thin: parse parameters, call a service.
+
+Config CRUD goes through :class:`monitor.monitors.MonitorStore`, results through
+:mod:`monitor.results`, the HTML through :mod:`monitor.dashboard`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from monitor import results
+from monitor.api.models import Alerts, ErrorBody, Health, Metrics, Records, Status
+from monitor.api.params import (
+    Continuation,
+    End,
+    Failing,
+    Limit,
+    MaxScore,
+    Metric,
+    MonitorName,
+    Segment,
+    Start,
+)
+from monitor.config import MonitorConfig
+from monitor.errors import UserError
+from monitor.monitors import MonitorStore
+from monitor.results import RecordQuery, parse_time_parameter
+
+MAX_BODY_BYTES = 1_000_000
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "MONITOR_API_KEY is set and the key is missing or wrong"},
+    404: {"model": ErrorBody, "description": "no such monitor"},
+    422: {"model": ErrorBody, "description": "a parameter or the body is invalid; details name it"},
+}
+_CONFIG_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "a monitor configuration (CONTRACTS.md section 2); `name` may be omitted: "
+                       "the name in the path is used, and a different one is rejected",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MonitorConfig"}}},
+    },
+}
+
+router = APIRouter(prefix="/api")
+
+
+class PayloadTooLargeError(UserError):
+    code = "payload_too_large"
+    status = 413
+
+
+def _link_params(request: Request) -> dict[str, str]:
+    """Query parameters every dashboard link must carry: the `code` key when one was given."""
+    code = request.query_params.get("code")
+    return {"code": code} if code else {}
+
+
+@router.get("/health", response_model=Health, tags=["health"])
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/monitors", response_model=list[MonitorConfig], responses=_ERRORS, tags=["monitors"])
+def list_monitors() -> list[MonitorConfig]:
+    return MonitorStore().list()
+
+
+@router.get("/monitors/{name}", response_model=MonitorConfig, responses=_ERRORS, tags=["monitors"])
+def get_monitor(name: MonitorName) -> MonitorConfig:
+    return MonitorStore().get(name)
+
+
+async def _json_body(request: Request) -> Any:
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadTooLargeError(f"the body has {len(body)} bytes; a configuration has at most {MAX_BODY_BYTES}")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UserError("the body is not valid JSON: send a monitor configuration object",
+                        details=[{"field": "(body)", "message": str(exc)}]) from None
+
+
+@router.put("/monitors/{name}", response_model=MonitorConfig, openapi_extra=_CONFIG_BODY, tags=["monitors"],
+            responses={**_ERRORS, 201: {"model": MonitorConfig, "description": "created"},
+                       200: {"description": "replaced"}, 400: {"model": ErrorBody, "description": "not JSON"}})
+async def put_monitor(name: MonitorName, request: Request) -> JSONResponse:
+    data = await _json_body(request)
+    config, created = await run_in_threadpool(MonitorStore().put, data, name=name)
+    return JSONResponse(config.model_dump(mode="json"), status_code=201 if created else 200)
+
+
+@router.delete("/monitors/{name}", status_code=204, responses=_ERRORS, tags=["monitors"])
+def delete_monitor(name: MonitorName) -> Response:
+    MonitorStore().delete(name)
+    return Response(status_code=204)
+
+
+@router.get("/monitors/{name}/metrics", response_model=Metrics, responses=_ERRORS, tags=["results"])
+def get_metrics(name: MonitorName, start: Start = None, end: End = None, metric: Metric = None,
+                segment: Segment = None) -> dict[str, Any]:
+    return results.metrics(name, metric=metric, segment=segment,
+                           start=parse_time_parameter("start", start), end=parse_time_parameter("end", end))
+
+
+@router.get("/monitors/{name}/alerts", response_model=Alerts, responses=_ERRORS, tags=["results"])
+def get_alerts(name: MonitorName, start: Start = None, end: End = None) -> dict[str, Any]:
+    return results.alerts(name, start=parse_time_parameter("start", start), end=parse_time_parameter("end", end))
+
+
+@router.get("/monitors/{name}/records", response_model=Records, responses=_ERRORS, tags=["results"])
+def get_records(name: MonitorName, metric: Metric = None, max_score: MaxScore = None, start: Start = None,
+                end: End = None, segment: Segment = None, failing: Failing = False,
+                limit: Limit = results.DEFAULT_LIMIT, continuation: Continuation = None) -> dict[str, Any]:
+    query = RecordQuery(metric=metric, max_score=max_score, start=parse_time_parameter("start", start),
+                        end=parse_time_parameter("end", end), segment=segment, failing=failing,
+                        limit=limit, continuation=continuation)
+    return results.records(name, query)
+
+
+@router.get("/monitors/{name}/status", response_model=Status, responses=_ERRORS, tags=["results"])
+def get_status(name: MonitorName) -> dict[str, Any]:
+    return results.status(name)
+
+
+@router.get("/monitors/{name}/dashboard", response_class=HTMLResponse, responses=_ERRORS, tags=["dashboard"])
+def get_dashboard(request: Request, name: MonitorName, start: Start = None, end: End = None,
+                  segment: Segment = None) -> HTMLResponse:
+    from monitor.dashboard import dashboard_html
+
+    html = dashboard_html(name, start=parse_time_parameter("start", start), end=parse_time_parameter("end", end),
+                          segment=segment or "all", link_params=_link_params(request))
+    return HTMLResponse(html)
+
+
+@router.get("/dashboard", response_class=HTMLResponse, responses=_ERRORS, tags=["dashboard"])
+def get_index(request: Request) -> HTMLResponse:
+    from monitor.dashboard import index_html
+
+    return HTMLResponse(index_html(link_params=_link_params(request)))
+
+
+root_router = APIRouter()
+
+
+@root_router.get("/", include_in_schema=False)
+def root(request: Request) -> RedirectResponse:
+    query = urlencode(_link_params(request))
+    return RedirectResponse("/api/dashboard" + (f"?{query}" if query else ""), status_code=307)
