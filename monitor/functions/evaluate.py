@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-bp = func.Blueprint()
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 
 @bp.queue_trigger(arg_name="message", queue_name="%EVALUATION_QUEUE%", connection="MONITOR_STORAGE")

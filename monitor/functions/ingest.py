@@ -5,7 +5,7 @@ from __future__ import annotations
 import azure.functions as func
 import azurefunctions.extensions.bindings.blob as blob
 
-bp = func.Blueprint()
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 
 # `client` is an SDK-type binding: the host passes a reference, not the content, and the blob is
