@@ -30,10 +30,13 @@ class Counter:
     skipped: int = 0
     histogram: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0])
 
-    def add_score(self, score: Score) -> None:
+    def add_score(self, score: Score, acceptable: float | None = None) -> None:
+        """Count one score; `acceptable` (the metric's current acceptable score) decides `passed`
+        when given, so that re-counting a batch applies a changed threshold without re-judging."""
         if score.status == "ok" and score.score is not None:
             self.scored += 1
-            self.passed += 1 if score.passed else 0
+            passed = score.score >= acceptable if acceptable is not None else bool(score.passed)
+            self.passed += 1 if passed else 0
             self.score_sum += score.score
             bucket = score.bucket
             if bucket is not None:
@@ -77,8 +80,11 @@ class Counter:
 Counts = dict[str, dict[str, Counter]]
 
 
-def count_batch(records: Iterable[Record], scores: Iterable[Score], metrics: Iterable[str]) -> Counts:
-    """Counters of one batch: every record counts as a row of every metric, in each of its segments."""
+def count_batch(records: Iterable[Record], scores: Iterable[Score], metrics: Iterable[str],
+                acceptable: Mapping[str, float] | None = None) -> Counts:
+    """Counters of one batch: every record counts as a row of every metric, in each of its segments.
+    `acceptable` maps metric -> acceptable score (else each score's stored `passed` is used)."""
+    thresholds = acceptable or {}
     metric_names = list(metrics)
     by_record: dict[str, list[Score]] = {}
     for score in scores:
@@ -90,7 +96,7 @@ def count_batch(records: Iterable[Record], scores: Iterable[Score], metrics: Ite
             for metric in metric_names:
                 per_metric.setdefault(metric, Counter()).row_count += 1
             for score in by_record.get(record.key, []):
-                per_metric.setdefault(score.metric, Counter()).add_score(score)
+                per_metric.setdefault(score.metric, Counter()).add_score(score, thresholds.get(score.metric))
     return counts
 
 

@@ -8,9 +8,9 @@ from all of the batch's scores; the hour is marked dirty for the timer. A batch 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from monitor.config import MonitorConfig
@@ -44,12 +44,13 @@ class BatchEvaluator:
 
     def evaluate(self, config: MonitorConfig, ref: BatchRef) -> BatchOutcome:
         records = self._load_records(ref)
-        metrics = list(config.enabled_metrics())
-        kept = self._kept_scores(ref, metrics)
+        acceptable = {name: m.acceptable_score for name, m in config.enabled_metrics().items()}
+        metrics = list(acceptable)
+        kept = self._kept_scores(ref, acceptable)
         tasks = [JudgeTask(r, m) for r in records if r.sampled for m in metrics if (r.key, m) not in kept]
         fresh = self._engine_for(config).judge(tasks) if tasks else []
         scores = list(kept.values()) + fresh
-        self._store(ref, records, scores, metrics)
+        self._store(ref, records, scores, acceptable)
         statuses: dict[str, int] = {}
         for score in scores:
             statuses[score.status] = statuses.get(score.status, 0) + 1
@@ -70,8 +71,9 @@ class BatchEvaluator:
                 records.append(Record.from_entity(entity))
         return records
 
-    def _kept_scores(self, ref: BatchRef, metrics: Sequence[str]) -> dict[tuple[str, str], Score]:
-        """Scores from an earlier evaluation of this batch that need no new judge call."""
+    def _kept_scores(self, ref: BatchRef, acceptable: Mapping[str, float]) -> dict[tuple[str, str], Score]:
+        """Scores from an earlier evaluation of this batch that need no new judge call; `passed`
+        follows the current acceptable score (a changed threshold applies without re-judging)."""
         if get_entity(self._tables["partials"], ref.partition, ref.batch_id) is None:
             return {}  # never evaluated: nothing to keep, and no scan needed
         entities = query_partition(self._tables["scores"], ref.partition, extra_filter="batch_id eq @bid",
@@ -79,11 +81,14 @@ class BatchEvaluator:
         kept = {}
         for entity in entities:
             score = Score.from_entity(entity)
-            if score.metric in metrics and score.status not in RETRY_STATUSES:
+            if score.metric in acceptable and score.status not in RETRY_STATUSES:
+                if score.score is not None:
+                    score = replace(score, passed=score.score >= acceptable[score.metric])
                 kept[(score.record_key, score.metric)] = score
         return kept
 
-    def _store(self, ref: BatchRef, records: list[Record], scores: list[Score], metrics: list[str]) -> None:
+    def _store(self, ref: BatchRef, records: list[Record], scores: list[Score],
+               acceptable: Mapping[str, float]) -> None:
         by_key = {r.key: r for r in records}
         entities = []
         for score in scores:
@@ -94,7 +99,7 @@ class BatchEvaluator:
             }))
         write_entities(self._tables["scores"], entities)
         now = iso(datetime.now(UTC))
-        counts = count_batch(records, scores, metrics)
+        counts = count_batch(records, scores, acceptable, acceptable)
         self._tables["partials"].upsert_entity(partial_entity(ref.partition, ref.batch_id, counts, len(records), now))
         monitor, hour = ref.partition.rsplit("|", 1)
         self._tables["dirty"].upsert_entity({"PartitionKey": monitor, "RowKey": hour, "updated_at": now})

@@ -90,3 +90,25 @@ def test_reference_hour_end_to_end(mdc_container: ContainerClient, monitor_name:
         assert first["scores"]["groundedness"]["score"] == pytest.approx(2.5)
         html = client.get(f"/api/monitors/{monitor_name}/dashboard").text
         assert REASON in html and "openai:judge-model" in html
+
+
+def test_a_changed_acceptable_score_applies_on_reevaluation_without_new_judge_calls(
+        mdc_container: ContainerClient, monitor_name: str, judge: FakeOpenAI) -> None:
+    upload_reference(mdc_container)
+    config = monitor_config(monitor_name, mdc_container.container_name,
+                            judge={"provider": "openai", "model": "judge-model", "base_url": judge.openai_base_url,
+                                   "explain": "off"})
+    MonitorStore().put(config)
+    for name in (INPUTS, OUTPUTS):
+        fire_blob(mdc_container.container_name, name)
+    at = datetime(2026, 11, 21, tzinfo=UTC)
+    aggregate_command(monitor_name, at)
+    assert query_windows(monitor_name, metric="groundedness", segment="all")[0]["passed"] == 0
+    calls = judge.stats.requests
+
+    MonitorStore().put({**config, "metrics": {"groundedness": {"acceptable_score": 2.5}}})
+    backfill(get_services(), monitor_name, datetime(2026, 11, 20, tzinfo=UTC), at, reevaluate=True)
+    aggregate_command(monitor_name, at)
+    window = query_windows(monitor_name, metric="groundedness", segment="all")[0]
+    assert (window["passed"], window["pass_rate"], window["acceptable_score"]) == (4, 1.0, 2.5)
+    assert judge.stats.requests == calls
