@@ -46,7 +46,7 @@ class BatchEvaluator:
         records = self._load_records(ref)
         acceptable = {name: m.acceptable_score for name, m in config.enabled_metrics().items()}
         metrics = list(acceptable)
-        kept = self._kept_scores(ref, acceptable)
+        kept = self._kept_scores(ref, acceptable, (config.judge.provider, config.judge.model_name))
         tasks = [JudgeTask(r, m) for r in records if r.sampled for m in metrics if (r.key, m) not in kept]
         fresh = self._engine_for(config).judge(tasks) if tasks else []
         scores = list(kept.values()) + fresh
@@ -71,9 +71,11 @@ class BatchEvaluator:
                 records.append(Record.from_entity(entity))
         return records
 
-    def _kept_scores(self, ref: BatchRef, acceptable: Mapping[str, float]) -> dict[tuple[str, str], Score]:
-        """Scores from an earlier evaluation of this batch that need no new judge call; `passed`
-        follows the current acceptable score (a changed threshold applies without re-judging)."""
+    def _kept_scores(self, ref: BatchRef, acceptable: Mapping[str, float],
+                     judge: tuple[str, str]) -> dict[tuple[str, str], Score]:
+        """Scores from an earlier evaluation of this batch that need no new judge call: ok or not
+        applicable, by the judge configured now (a changed judge re-judges). `passed` follows the
+        current acceptable score (a changed threshold applies without re-judging)."""
         if get_entity(self._tables["partials"], ref.partition, ref.batch_id) is None:
             return {}  # never evaluated: nothing to keep, and no scan needed
         entities = query_partition(self._tables["scores"], ref.partition, extra_filter="batch_id eq @bid",
@@ -81,7 +83,8 @@ class BatchEvaluator:
         kept = {}
         for entity in entities:
             score = Score.from_entity(entity)
-            if score.metric in acceptable and score.status not in RETRY_STATUSES:
+            same_judge = (score.provider, score.model) == judge or score.status == "not_applicable"
+            if score.metric in acceptable and score.status not in RETRY_STATUSES and same_judge:
                 if score.score is not None:
                     score = replace(score, passed=score.score >= acceptable[score.metric])
                 kept[(score.record_key, score.metric)] = score

@@ -112,3 +112,21 @@ def test_a_changed_acceptable_score_applies_on_reevaluation_without_new_judge_ca
     window = query_windows(monitor_name, metric="groundedness", segment="all")[0]
     assert (window["passed"], window["pass_rate"], window["acceptable_score"]) == (4, 1.0, 2.5)
     assert judge.stats.requests == calls
+
+
+def test_a_changed_judge_re_judges_on_reevaluation(mdc_container: ContainerClient, monitor_name: str,
+                                                   judge: FakeOpenAI) -> None:
+    upload_reference(mdc_container)
+    config = monitor_config(monitor_name, mdc_container.container_name)  # heuristic judge
+    MonitorStore().put(config)
+    for name in (INPUTS, OUTPUTS):
+        fire_blob(mdc_container.container_name, name)
+    assert judge.stats.requests == 0
+    MonitorStore().put({**config, "judge": {"provider": "openai", "model": "judge-model",
+                                            "base_url": judge.openai_base_url, "explain": "off"}})
+    at = datetime(2026, 11, 21, tzinfo=UTC)
+    backfill(get_services(), monitor_name, datetime(2026, 11, 20, tzinfo=UTC), at, reevaluate=True)
+    assert judge.stats.requests == 4 * 4  # every applicable score again, by the new judge
+    aggregate_command(monitor_name, at)
+    window = query_windows(monitor_name, metric="coherence", segment="all")[0]
+    assert window["average_score"] == pytest.approx(4.25) and window["approximate"] is False
