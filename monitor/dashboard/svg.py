@@ -146,11 +146,16 @@ def _marker(frame: Frame, point: Point, x: float) -> str:
     cy = frame.y(point.pass_rate)
     if point.breached:
         triangle = f"{_num(cx)},{_num(cy - 8)} {_num(cx - 7)},{_num(cy + 5)} {_num(cx + 7)},{_num(cy + 5)}"
-        label_y = cy + 18 if cy < frame.top + 20 else cy - 11
+        # A breach lies below the threshold: its label goes further below (away from the threshold
+        # labels), or above the marker at the bottom edge; near the right edge it ends at the marker.
+        bottom = frame.height - frame.bottom
+        label_y = cy + 18 if cy + 18 <= bottom - 2 else cy - 11
+        near_right = cx > frame.width - frame.right - 20
+        label_x, anchor = (cx + 7, "end") if near_right else (cx, "middle")
         return (f'<g data-testid="breach-marker" class="breach"><title>{escape(point.label)}</title>'
                 f'<polygon points="{triangle}" fill="{VERMILION}" stroke="{INK}" stroke-width="1"/>'
-                f'<text x="{_num(cx)}" y="{_num(label_y)}" text-anchor="middle" font-size="11" font-weight="bold" '
-                f'fill="{BREACH_TEXT}">breach</text></g>')
+                f'<text x="{_num(label_x)}" y="{_num(label_y)}" text-anchor="{anchor}" font-size="11" '
+                f'font-weight="bold" fill="{BREACH_TEXT}">breach</text></g>')
     return (f'<g data-testid="window-point"><title>{escape(point.label)}</title>'
             f'<circle cx="{_num(cx)}" cy="{_num(cy)}" r="4" fill="{BLUE}" stroke="white" stroke-width="1"/></g>')
 
