@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=7071)
 
+    quarantine = sub.add_parser("quarantine", help="the bad input lines of a monitor, with their reasons")
+    quarantine.add_argument("--monitor", required=True)
+    quarantine.add_argument("--reason", default=None, help="only this reason, e.g. invalid_json")
+    quarantine.add_argument("--limit", type=int, default=100)
+
     status = sub.add_parser("status", help="what a monitor has seen so far")
     status.add_argument("--monitor", required=True)
     status.add_argument("--json", action="store_true")
@@ -149,6 +154,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    from monitor.results import quarantine
+
+    _print_json(quarantine(args.monitor, reason=args.reason, limit=args.limit)["entries"])
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import run_demo
 
@@ -157,7 +169,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "monitors": cmd_monitors, "backfill": cmd_backfill, "aggregate": cmd_aggregate, "serve": cmd_serve,
-    "status": cmd_status, "demo": cmd_demo,
+    "status": cmd_status, "demo": cmd_demo, "quarantine": cmd_quarantine,
 }
 
 

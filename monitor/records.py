@@ -25,6 +25,7 @@ class Record:
     endpoint: str | None = None
     deployment: str | None = None
     model_version: str | None = None
+    request_id: str | None = None
     sampled: bool = True
     origin_blob: str = ""
     batch_id: str = ""
@@ -65,6 +66,7 @@ class Record:
             "endpoint": self.endpoint,
             "deployment": self.deployment,
             "model_version": self.model_version,
+            "request_id": self.request_id,
             "sampled": self.sampled,
             "origin_blob": self.origin_blob,
             "batch_id": self.batch_id,
@@ -86,6 +88,7 @@ class Record:
             endpoint=entity.get("endpoint"),
             deployment=entity.get("deployment"),
             model_version=entity.get("model_version"),
+            request_id=entity.get("request_id"),
             sampled=bool(entity.get("sampled", True)),
             origin_blob=str(entity.get("origin_blob", "")),
             batch_id=str(entity.get("batch_id", "")),

@@ -132,6 +132,15 @@ def alerts(name: str, *, start: datetime | None = None, end: datetime | None = N
     return {"monitor": name, "alerts": rows}
 
 
+def quarantine(name: str, *, reason: str | None = None, limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
+    """Bad input lines of a monitor: blob, line, reason, detail and an excerpt."""
+    load_config(name)
+    from monitor.ingest.quarantine import read_quarantine
+
+    return {"monitor": name, "entries": read_quarantine(Tables.default()["quarantine"], name, reason=reason,
+                                                          limit=limit)}
+
+
 def status(name: str) -> dict[str, Any]:
     """The object `status --monitor NAME --json` prints."""
     load_config(name)

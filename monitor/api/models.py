@@ -94,5 +94,19 @@ class Records(BaseModel):
     next: str | None = Field(default=None, description="pass as `continuation` for the next page; null at the end")
 
 
+class QuarantinedLine(BaseModel):
+    blob: str | None = None
+    line: int | None = Field(default=None, description="1-based line number; 0 for the whole blob")
+    reason: str | None = None
+    detail: str | None = None
+    excerpt: str | None = None
+    at: str | None = None
+
+
+class Quarantine(BaseModel):
+    monitor: str
+    entries: list[QuarantinedLine]
+
+
 class Status(_Open):
     """The object `python -m monitor status --monitor NAME --json` prints (CONTRACTS.md section 4)."""

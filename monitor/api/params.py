@@ -33,3 +33,5 @@ Failing = Annotated[bool, Query(description="only scores that did not pass their
 Continuation = Annotated[str | None, Query(
     max_length=2048, description="the `next` token of the previous page",
 )]
+Reason = Annotated[str | None, Query(description="only quarantined lines of this reason, e.g. invalid_json",
+                                     max_length=64)]

@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from monitor import results
-from monitor.api.models import Alerts, ErrorBody, Health, Metrics, Records, Status
+from monitor.api.models import Alerts, ErrorBody, Health, Metrics, Quarantine, Records, Status
 from monitor.api.params import (
     Continuation,
     End,
@@ -24,6 +24,7 @@ from monitor.api.params import (
     MaxScore,
     Metric,
     MonitorName,
+    Reason,
     Segment,
     Start,
 )
@@ -122,6 +123,11 @@ def get_records(name: MonitorName, metric: Metric = None, max_score: MaxScore = 
                         end=parse_time_parameter("end", end), segment=segment, failing=failing,
                         limit=limit, continuation=continuation)
     return results.records(name, query)
+
+
+@router.get("/monitors/{name}/quarantine", response_model=Quarantine, responses=_ERRORS, tags=["results"])
+def get_quarantine(name: MonitorName, reason: Reason = None, limit: Limit = results.DEFAULT_LIMIT) -> dict[str, Any]:
+    return results.quarantine(name, reason=reason, limit=limit)
 
 
 @router.get("/monitors/{name}/status", response_model=Status, responses=_ERRORS, tags=["results"])

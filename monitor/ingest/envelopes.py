@@ -29,6 +29,9 @@ class DatarefError(Exception):
 
 
 DatarefLoader = Callable[[str], Any]
+# Envelope fields (CONTRACTS.md section 1) that must be strings when present.
+STRING_FIELDS = ("specversion", "id", "source", "type", "datacontenttype", "contentrange", "xrequestid",
+                 "modelversion", "collectdatatype", "agent")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class Half:
     deployment: str | None
     model_version: str | None
     line: int
+    request_id: str | None = None  # the envelope's xrequestid
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class Flat:
     model_version: str | None
     endpoint: str | None
     line: int
+    request_id: str | None = None
 
 
 def _decode(line: Line) -> tuple[Any, Rejection | None]:
@@ -129,7 +134,7 @@ def parse_mdc_line(line: Line, path: MdcPath | None, join_column: str,
             endpoint=(path.endpoint if path else None) or _arm_part(envelope.get("source"), "onlineEndpoints"),
             deployment=(path.deployment if path else None) or _arm_part(envelope.get("source"), "deployments"),
             model_version=_text_id(envelope.get("modelversion")),
-            line=line.number,
+            line=line.number, request_id=_text_id(envelope.get("xrequestid")),
         ))
     return halves, rejections
 
@@ -148,7 +153,7 @@ def _check_envelope_types(envelope: Mapping[str, Any], join_column: str) -> str 
         return f"`data` is {type(envelope['data']).__name__}, expected an array of rows"
     if "dataref" in envelope and "data" not in envelope and not isinstance(envelope["dataref"], str):
         return "`dataref` must be a string (a blob URL or path)"
-    for name in ("modelversion", "type", "source"):
+    for name in STRING_FIELDS:
         if name in envelope and envelope[name] is not None and not isinstance(envelope[name], str | int):
             return f"`{name}` is {type(envelope[name]).__name__}, expected a string"
     return None
@@ -192,7 +197,8 @@ def parse_jsonl_line(line: Line, join_column: str, fallback_key: str, fallback_t
             return None, Rejection(line.number, "wrong_type", detail, excerpt)
     return Flat(key=key, row=obj, time=time, deployment=_text_id(obj.get("deployment")),
                 model_version=_text_id(obj.get("modelversion") or obj.get("model_version")),
-                endpoint=_text_id(obj.get("endpoint")), line=line.number), None
+                endpoint=_text_id(obj.get("endpoint")), line=line.number,
+                request_id=_text_id(obj.get("xrequestid"))), None
 
 
 def map_columns(row: Mapping[str, Any], columns: ColumnsConfig) -> dict[str, str | None]:

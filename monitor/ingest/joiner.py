@@ -106,12 +106,14 @@ class Joiner:
             "PartitionKey": partition, "RowKey": row_key, "key": half.key, "state": "pending",
             "pending_side": half.side, "time": iso(half.time), "hour": hour_key(half.time), "first_seen": now,
             f"{half.side}_time": iso(half.time), f"{half.side}_blob": self._blob, f"{half.side}_line": half.line,
+            f"{half.side}_request_id": half.request_id,
             **pack_text(f"{half.side}_row", json.dumps(half.row, ensure_ascii=False, separators=(",", ":"))),
         }
         for name in ("endpoint", "deployment", "model_version"):
             value = getattr(half, name)
             if value is not None:
                 entity[name] = value
+        entity = {k: v for k, v in entity.items() if v is not None}
         try:
             self._table.create_entity(entity)
             return True
@@ -126,4 +128,5 @@ class Joiner:
             time=parse_time(str(entity.get(f"{side}_time") or entity["time"])),
             endpoint=entity.get("endpoint"), deployment=entity.get("deployment"),
             model_version=entity.get("model_version"), line=int(entity.get(f"{side}_line", 0)),
+            request_id=entity.get(f"{side}_request_id"),
         )

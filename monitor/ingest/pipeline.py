@@ -269,5 +269,6 @@ class _GroupHandler:
             endpoint=first.endpoint or (second.endpoint if second else None),
             deployment=first.deployment or (second.deployment if second else None),
             model_version=first.model_version or (second.model_version if second else None),
+            request_id=first.request_id or (second.request_id if second else None),
             sampled=sampled(key, self._config.sampling_rate),
         )

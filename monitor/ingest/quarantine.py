@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from azure.data.tables import TableClient
+
+from monitor.errors import UserError
 from monitor.keys import iso
 
 # Reasons a line (or a whole blob, line 0) is quarantined.
@@ -45,3 +48,23 @@ def excerpt_of(data: bytes) -> str:
 
 def count_reasons(rejections: list[Rejection]) -> dict[str, int]:
     return dict(Counter(r.reason for r in rejections))
+
+
+def read_quarantine(table: TableClient, monitor: str, *, reason: str | None = None,
+                    limit: int = 100) -> list[dict[str, Any]]:
+    """Quarantined lines of a monitor (grouped by blob, in line order), optionally of one reason."""
+    if reason is not None and reason not in REASONS:
+        raise UserError(f"unknown quarantine reason {reason!r}; reasons are {', '.join(REASONS)}",
+                        details=[{"field": "reason", "message": "unknown reason"}])
+    parameters: dict[str, Any] = {"pk": monitor}
+    query = "PartitionKey eq @pk"
+    if reason is not None:
+        query += " and reason eq @reason"
+        parameters["reason"] = reason
+    fields = ("blob", "line", "reason", "detail", "excerpt", "at")
+    entries = []
+    for entity in table.query_entities(query, parameters=parameters, select=list(fields)):
+        entries.append({name: entity.get(name) for name in fields})
+        if len(entries) >= limit:
+            break
+    return entries

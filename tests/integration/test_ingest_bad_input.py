@@ -123,3 +123,31 @@ def test_custom_jsonl_records(mdc_container: ContainerClient, monitor_name: str)
     records = list(query_partition(Tables.default()["records"], f"{monitor_name}|2026112110"))
     assert [r["key"] for r in records] == ["c1"]
     assert records[0]["deployment"] == "green" and records[0]["ground_truth"] == "4"
+
+
+def test_quarantine_is_readable_from_the_cli_and_the_api(mdc_container: ContainerClient, monitor_name: str,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from fastapi.testclient import TestClient
+
+    from monitor.api.app import create_app
+    from monitor.cli import main
+
+    container = mdc_container.container_name
+    data = _line(_good(1, "model_inputs")) + b"{oops\n" + _line(["x"]) + b"{again\n"
+    mdc_container.upload_blob(hour_path("model_inputs", T0), data)
+    MonitorStore().put(monitor_config(monitor_name, container, prefix="modelDataCollector/contoso-chat/"))
+    fire_blob(container, hour_path("model_inputs", T0))
+
+    assert main(["quarantine", "--monitor", monitor_name, "--reason", "invalid_json"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert [(e["line"], e["reason"]) for e in entries] == [(2, "invalid_json"), (4, "invalid_json")]
+    assert entries[0]["excerpt"] == "{oops" and entries[0]["blob"].endswith(".jsonl")
+    assert main(["quarantine", "--monitor", monitor_name, "--reason", "nonsense"]) == 2
+    with TestClient(create_app()) as client:
+        body = client.get(f"/api/monitors/{monitor_name}/quarantine").json()
+        assert [(e["line"], e["reason"]) for e in body["entries"]] == [
+            (2, "invalid_json"), (3, "not_an_envelope"), (4, "invalid_json")]
+        assert client.get(f"/api/monitors/{monitor_name}/quarantine", params={"limit": 1}).json()["entries"][0][
+            "line"] == 2
+        assert client.get(f"/api/monitors/{monitor_name}/quarantine", params={"reason": "bad"}).status_code == 400
+        assert client.get("/api/monitors/no-such-monitor/quarantine").status_code == 404

@@ -80,7 +80,7 @@ def test_joined_record_holds_mapped_columns(mdc_container: ContainerClient, moni
     assert batched["prompt"] == "Is the TrailWalker waterproof?"
     assert batched["completion"] == "Yes, it has a waterproof leather upper."
     assert batched["deployment"] == "blue" and batched["endpoint"] == "contoso-chat"
-    assert batched["model_version"] == "default"
+    assert batched["model_version"] == "default" and batched["request_id"] == "7415b7a9-0002"
     assert batched["time"] == "2026-11-20T14:05:40Z"  # the request time, from the input envelope
 
 

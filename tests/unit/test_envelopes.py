@@ -71,6 +71,8 @@ def test_dataref_rows_are_loaded() -> None:
     ({**envelope("model_outputs", "c", T, [{}]), "time": 1700000000}, "wrong_type"),
     ({**envelope("model_outputs", "c", T, [{}]), "time": "yesterday"}, "wrong_type"),
     ({**envelope("model_outputs", "c", T, [{}]), "correlationid": ["x"]}, "wrong_type"),
+    ({**envelope("model_outputs", "c", T, [{}]), "agent": {"name": "mdc"}}, "wrong_type"),
+    ({**envelope("model_outputs", "c", T, [{}]), "xrequestid": 3.5}, "wrong_type"),
     ({k: v for k, v in envelope("model_outputs", "c", T, [{}]).items() if k != "correlationid"}, "missing_join_key"),
 ])
 def test_rejections_name_the_reason_and_line(line: Any, reason: str) -> None:
