@@ -130,3 +130,30 @@ def test_a_changed_judge_re_judges_on_reevaluation(mdc_container: ContainerClien
     aggregate_command(monitor_name, at)
     window = query_windows(monitor_name, metric="coherence", segment="all")[0]
     assert window["average_score"] == pytest.approx(4.25) and window["approximate"] is False
+
+
+def test_queue_fan_out_judges_every_record_exactly_once(mdc_container: ContainerClient, monitor_name: str,
+                                                        judge: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import reset_caches
+    from tests.integration.test_ingest_scale import T0, _pair
+    from tests.support.host import queue_message, user_function
+    from tests.support.mdc import hour_path
+
+    monkeypatch.setenv("INLINE_BATCH_LIMIT", "20")
+    monkeypatch.setenv("EVALUATION_QUEUE", f"e2e-{monitor_name[:40]}".lower().replace("_", "-").rstrip("-"))
+    reset_caches()
+    inputs, outputs = _pair(120)
+    mdc_container.upload_blob(hour_path("model_inputs", T0), inputs)
+    mdc_container.upload_blob(hour_path("model_outputs", T0), outputs)
+    MonitorStore().put(monitor_config(monitor_name, mdc_container.container_name, prefix="modelDataCollector/",
+                                      judge={"provider": "openai", "model": "judge-model",
+                                             "base_url": judge.openai_base_url, "explain": "off"}))
+    for name in (hour_path("model_inputs", T0), hour_path("model_outputs", T0), hour_path("model_outputs", T0)):
+        fire_blob(mdc_container.container_name, name)
+    assert judge.stats.requests == 0  # over the inline limit: everything went to the queue
+    function = user_function("evaluate_batch")
+    drained = get_services().queue.drain(lambda body, count: function(queue_message(body, count)))
+    assert drained.processed == 3 and drained.failures == 0
+    assert judge.stats.requests == 120 * 4  # each record x applicable metric judged once
+    status = monitor_status(monitor_name)
+    assert status["scores"] == {"ok": 480, "error": 0, "not_applicable": 120, "skipped": 0}
