@@ -9,41 +9,17 @@ from collections.abc import Iterator
 import pytest
 from azure.storage.blob import ContainerClient
 
-from monitor.azurite import Azurite, start_azurite
-from monitor.settings import reset_settings
-from monitor.storage.clients import reset_clients
-from monitor.storage.tables import reset_tables
+from monitor.azurite import Azurite
+from tests.support.storage import private_azurite, reset_caches
 
 _counter = itertools.count()
-
-
-def reset_caches() -> None:
-    from monitor.services import reset_services
-
-    reset_services()
-    reset_settings()
-    reset_clients()
-    reset_tables()
 
 
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[Azurite]:
     """Azurite on free ports for the session; MONITOR_STORAGE and MDC_STORAGE point at it."""
-    emulator = start_azurite()
-    saved = {k: os.environ.get(k) for k in ("MONITOR_STORAGE", "MDC_STORAGE")}
-    os.environ["MONITOR_STORAGE"] = emulator.connection_string
-    os.environ["MDC_STORAGE"] = emulator.connection_string
-    reset_caches()
-    try:
+    with private_azurite() as emulator:
         yield emulator
-    finally:
-        emulator.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        reset_caches()
 
 
 @pytest.fixture

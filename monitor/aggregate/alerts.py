@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from azure.core.exceptions import ResourceExistsError
 
-from monitor.aggregate.store import query
+from monitor.aggregate.store import add_row_range, query
 from monitor.keys import iso, safe_key
 from monitor.storage.tables import Tables
 
@@ -168,13 +168,9 @@ def undelivered(tables: Tables, monitor: str, max_attempts: int) -> Iterator[dic
 
 def alerts_between(tables: Tables, monitor: str, start: datetime | None,
                    end: datetime | None) -> Iterator[dict[str, Any]]:
-    clauses, params = ["PartitionKey eq @pk"], {"pk": monitor}
-    if start is not None:
-        clauses.append("RowKey ge @lo")
-        params["lo"] = iso(start)
-    if end is not None:
-        clauses.append("RowKey lt @hi")
-        params["hi"] = iso(end)
+    clauses: list[str] = ["PartitionKey eq @pk"]
+    params: dict[str, Any] = {"pk": monitor}
+    add_row_range(clauses, params, start, end)
     return query(tables["alerts"], " and ".join(clauses), params)
 
 

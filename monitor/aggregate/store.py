@@ -132,13 +132,19 @@ def windows_between(tables: Tables, monitor: str, metric: str | None, start: dat
     else:
         clauses.append("PartitionKey eq @pk")
         params["pk"] = f"{monitor}|{metric}"
+    add_row_range(clauses, params, start, end)
+    return query(tables["windows"], " and ".join(clauses), params)
+
+
+def add_row_range(clauses: list[str], params: dict[str, Any], start: datetime | None,
+                  end: datetime | None) -> None:
+    """Restrict a query to RowKeys that begin with a window start in [start, end)."""
     if start is not None:
         clauses.append("RowKey ge @lo")
         params["lo"] = iso(start)
     if end is not None:
         clauses.append("RowKey lt @hi")
         params["hi"] = iso(end)
-    return query(tables["windows"], " and ".join(clauses), params)
 
 
 def public_window(entity: dict[str, Any]) -> dict[str, Any]:

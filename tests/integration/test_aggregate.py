@@ -17,15 +17,14 @@ import pytest
 from azure.functions.timer import TimerRequest
 
 from monitor.aggregate import aggregate_command, last_aggregation, query_alerts, query_windows, run_aggregation
-from monitor.azurite import start_azurite
 from monitor.keys import hour_key, iso, join_shard
 from monitor.monitors import MonitorStore
 from monitor.partials import count_batch, partial_entity
 from monitor.records import Record
 from monitor.scores import Score, Status
 from monitor.settings import reset_settings
-from monitor.storage.clients import reset_clients
-from monitor.storage.tables import Tables, reset_tables, write_entities
+from monitor.storage.tables import Tables, write_entities
+from tests.support.storage import private_azurite
 from tests.support.webhook import WebhookReceiver
 
 pytestmark = pytest.mark.azurite
@@ -405,17 +404,9 @@ def test_webhook_gives_up_after_max_attempts(env: None, monitor_name: str, monke
 @pytest.fixture
 def own_storage(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A private Azurite: the timer aggregates *every* monitor, so keep other tests' monitors out."""
-    emulator = start_azurite()
-    monkeypatch.setenv("MONITOR_STORAGE", emulator.connection_string)
     monkeypatch.setenv("WEBHOOK_BACKOFF_SECONDS", "0")
-    for reset in (reset_settings, reset_clients, reset_tables):
-        reset()
-    try:
+    with private_azurite():
         yield
-    finally:
-        emulator.stop()
-        for reset in (reset_settings, reset_clients, reset_tables):
-            reset()
 
 
 def host_functions() -> dict[str, Any]:

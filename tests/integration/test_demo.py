@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from monitor.azurite import start_azurite
+from tests.support.storage import private_azurite
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = json.loads((ROOT / "samples" / "manifest.json").read_text(encoding="utf-8"))
@@ -88,22 +88,8 @@ def demo_runs(tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], subproc
 @pytest.fixture
 def persisted_storage(tmp_path: Path, demo_runs: Any) -> Iterator[None]:
     """After the runs: Azurite over the demo's persisted data, this process's settings pointed at it."""
-    from tests.conftest import reset_caches
-
-    emulator = start_azurite(tmp_path / "azurite" / "heuristic")
-    saved = {k: os.environ.get(k) for k in ("MONITOR_STORAGE", "MDC_STORAGE")}
-    os.environ["MONITOR_STORAGE"] = os.environ["MDC_STORAGE"] = emulator.connection_string
-    reset_caches()
-    try:
+    with private_azurite(tmp_path / "azurite" / "heuristic"):
         yield
-    finally:
-        emulator.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        reset_caches()
 
 
 @pytest.mark.slow

@@ -134,10 +134,10 @@ def test_a_changed_judge_re_judges_on_reevaluation(mdc_container: ContainerClien
 
 def test_queue_fan_out_judges_every_record_exactly_once(mdc_container: ContainerClient, monitor_name: str,
                                                         judge: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.conftest import reset_caches
     from tests.integration.test_ingest_scale import T0, _pair
     from tests.support.host import queue_message, user_function
     from tests.support.mdc import hour_path
+    from tests.support.storage import reset_caches
 
     monkeypatch.setenv("INLINE_BATCH_LIMIT", "20")
     monkeypatch.setenv("EVALUATION_QUEUE", f"e2e-{monitor_name[:40]}".lower().replace("_", "-").rstrip("-"))

@@ -42,7 +42,7 @@ BAD_LINES: dict[str, bytes] = {
 @pytest.fixture
 def small_lines(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAX_LINE_BYTES", "4096")
-    from tests.conftest import reset_caches
+    from tests.support.storage import reset_caches
 
     reset_caches()
 

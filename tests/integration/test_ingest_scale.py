@@ -18,9 +18,9 @@ from monitor.monitors import MonitorStore
 from monitor.services import get_services
 from monitor.status import monitor_status
 from monitor.storage.tables import Tables, query_partition
-from tests.conftest import reset_caches
 from tests.support.host import fire_blob, queue_message, user_function
 from tests.support.mdc import envelope, hour_path, jsonl, monitor_config
+from tests.support.storage import reset_caches
 
 pytestmark = pytest.mark.azurite
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
