@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,8 +60,9 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def start_azurite(location: Path | None = None, timeout: float = 30.0) -> Azurite:
-    """Start Azurite in memory (or persisting under `location`) and wait until all ports answer."""
+def start_azurite(location: Path | None = None, timeout: float = 30.0, extra_args: Sequence[str] = ()) -> Azurite:
+    """Start Azurite in memory (or persisting under `location`) and wait until all ports answer.
+    `extra_args` go to Azurite as they are (e.g. `--oauth basic --cert C --key K` for Entra ID)."""
     ports = [free_port() for _ in range(3)]
     args = [
         azurite_binary(),
@@ -69,6 +71,7 @@ def start_azurite(location: Path | None = None, timeout: float = 30.0) -> Azurit
         "--tableHost", "127.0.0.1", "--tablePort", str(ports[2]),
         "--skipApiVersionCheck", "--disableTelemetry", "--silent", "--loose",
     ]
+    args += list(extra_args)
     if location is None:
         args.append("--inMemoryPersistence")
     else:
