@@ -147,7 +147,9 @@ class Throttle:
         finally:
             async with self._slots:
                 self.in_flight -= 1
-                self._slots.notify_all()
+                # Wake as many waiters as there are free slots, not all of them: with thousands of
+                # tasks waiting, waking all on every release costs quadratic CPU.
+                self._slots.notify(max(1, self.limit - self.in_flight))
 
     async def _wait_pause(self) -> None:
         while (wait := self._paused_until - self._clock()) > 0:

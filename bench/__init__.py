@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): scripts that write bench/out/*.json and render docs/benchmarks.md."""

@@ -1,0 +1,201 @@
+"""Render docs/benchmarks.md from bench/out/*.json (the numbers of the last `make bench`).
+
+    python -m bench.render            # stdlib only; any venv
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bench.common import OUT, ROOT
+
+DOC = ROOT / "docs" / "benchmarks.md"
+
+
+def load(name: str) -> dict[str, Any] | None:
+    path = OUT / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if value.is_integer():
+            return f"{int(value):,}"
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        return f"{value:,.{digits}f}"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(fmt(c) if not isinstance(c, str) else c for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def provenance(result: dict[str, Any]) -> str:
+    m = result["machine"]
+    quick = " **quick mode (BENCH_QUICK=1): small sizes, not representative**" if result.get("quick") else ""
+    return (f"_Measured {result['finished_at']} on {m['nproc']} cores ({m['cpu']}), {m['ram_gib']} GiB RAM, "
+            f"Python {m['python']}; 1-minute load average at the end {m.get('loadavg_1m_at_end', '-')}. "
+            f"Command: `{result['command']}`._{quick}")
+
+
+def judge_section(result: dict[str, Any]) -> list[str]:
+    out = ["## Judge throughput and cost: JudgeEngine vs azure-ai-evaluation", "", provenance(result), ""]
+    headers = ["latency", "client", "records x runs", "wall s: median (runs)", "records/s",
+               "client CPU ms / judge call",
+               "requests / record", "prompt tokens / record", "completion tokens / record", "429s", "errors"]
+    rows = []
+    for cell in result["cells"]:
+        m = cell["median"]
+        walls = ", ".join(fmt(r["wall_s"]) for r in cell["runs"])
+        wall = f"{fmt(m['wall_s'])} ({walls})" if len(cell["runs"]) > 1 else fmt(m["wall_s"])
+        rows.append([f"{cell['latency_ms']} ms", cell["label"], f"{cell['records']} x {len(cell['runs'])}", wall,
+                     m["records_per_s"], m["cpu_ms_per_call"], m["requests_per_record"],
+                     m["prompt_tokens_per_record"], m["completion_tokens_per_record"], m["http_429"], m["errors"]])
+    out += [table(headers, rows), ""]
+    out += ["Ratios, azure-ai-evaluation / ours (per record or per call, same run of `make bench`; >1 means "
+            "the peer spends more):", ""]
+    ratio_rows = []
+    for latency in sorted({c["latency_ms"] for c in result["cells"]}):
+        peer = next((c for c in result["cells"] if c["latency_ms"] == latency and c["side"] == "peer"), None)
+        if peer is None:
+            continue
+        for ours in [c for c in result["cells"] if c["latency_ms"] == latency and c["side"] == "ours"]:
+            p, o = peer["median"], ours["median"]
+            ratio_rows.append([f"{latency} ms", ours["label"],
+                               _ratio(o["records_per_s"], p["records_per_s"]),
+                               _ratio(p["cpu_ms_per_call"], o["cpu_ms_per_call"]),
+                               _ratio(p["prompt_tokens_per_record"], o["prompt_tokens_per_record"]),
+                               _ratio(p["completion_tokens_per_record"], o["completion_tokens_per_record"]),
+                               _ratio(p["requests_per_record"], o["requests_per_record"])])
+    out += [table(["latency", "ours", "throughput (ours / peer)", "client CPU per call", "prompt tokens",
+                   "completion tokens", "requests"], ratio_rows), ""]
+    return out
+
+
+def _ratio(num: Any, den: Any) -> str:
+    if not num or not den:
+        return "-"
+    return f"{num / den:.2f}x"
+
+
+def quota_section(result: dict[str, Any]) -> list[str]:
+    out = ["## Quota saturation", "", provenance(result), "",
+           f"Quota {fmt(result['quota_rpm'])} requests/minute, enforced over a sliding "
+           f"{fmt(result['quota_window_s'])} s "
+           f"window ({fmt(result['quota_rpm'] * result['quota_window_s'] / 60)} per window) with 429 + retry-after; "
+           f"{fmt(result['latency_ms'])} ms server latency; {result['records']} records x 5 metrics, explain off, "
+           f"max_concurrency {result['max_concurrency']}.", ""]
+    rows = []
+    for cell in result["cells"]:
+        m = cell["median"]
+        per_run = ", ".join(f"{r['fraction_of_quota']:.2f}" for r in cell["runs"])
+        shares = ", ".join(f"{r['share_429'] * 100:.1f}%" for r in cell["runs"])
+        rows.append([cell["label"], len(cell["runs"]), m["wall_s"], m["span_s"], m["requests"], m["achieved_rpm"],
+                     f"**{m['fraction_of_quota']:.2f}** ({per_run})", 1 + result["quota_window_s"] / m["span_s"],
+                     m["http_429"], f"**{m['share_429'] * 100:.1f}%** ({shares})", m["errors"]])
+    out += [table(["client-side limiter (`judge.requests_per_minute`)", "runs", "wall s", "span s", "requests",
+                   "achieved successful rpm", "fraction of quota: median (runs)",
+                   "bound for a client that bursts", "429s", "429 share of requests: median (runs)",
+                   "errors"], rows), ""]
+    return out
+
+
+def ingest_section(result: dict[str, Any]) -> list[str]:
+    p, a = result["parse"]["median"], result["azurite"]["median"]
+    g = result["generated"]
+    out = ["## Ingestion: MDC parse + join", "", provenance(result), "",
+           f"Generated hour: {fmt(g['requests'])} requests, {fmt(g['bytes'] / 2**20)} MiB "
+           f"(model_inputs {fmt(g['input_bytes'] / 2**20)} MiB + "
+           f"model_outputs {fmt(g['output_bytes'] / 2**20)} MiB).", ""]
+    rows = [["(a) parse only: iter_lines + parse_mdc_line, no storage", len(result["parse"]["runs"]),
+             p["bytes"] / 2**20, p["lines"], p["wall_s"], p["mb_per_s"], p["lines_per_s"],
+             p["bytes"] / 2**20 / p["cpu_s"] if p.get("cpu_s") else None, "-", p["peak_rss_mib"]],
+            [f"(b) Ingestor against Azurite: ledger, parse, join (joinhalves), claims; "
+             f"{fmt(result['azurite']['requests'])} requests", len(result["azurite"]["runs"]),
+             a["bytes"] / 2**20, a["lines"], a["wall_s"], a["mb_per_s"], a["lines_per_s"],
+             a["bytes"] / 2**20 / a["cpu_s"] if a.get("cpu_s") else None, a["storage_ops_per_record"],
+             a["peak_rss_mib"]]]
+    out += [table(["path", "runs", "MiB", "lines", "wall s", "MiB/s", "lines/s", "MiB per client CPU s",
+                   "storage requests / record", "client peak RSS MiB"], rows), ""]
+    out += [f"In (b) Azurite used {fmt(a['azurite_cpu_s'])} s of CPU against the client's {fmt(a['cpu_s'])} s "
+            f"(median); {fmt(a['records'])} records joined into {fmt(a['batches'])} batches, "
+            f"{fmt(a['storage_ops'])} storage requests.", ""]
+    return out
+
+
+def aggregate_section(result: dict[str, Any]) -> list[str]:
+    out = ["## Aggregation: one window through the partial aggregates vs a naive scan", "", provenance(result), ""]
+    rows = []
+    for layout in result["layouts"]:
+        r = layout["rollup"]
+        rows.append([layout["label"], len(layout["rollup_runs"]), layout["partials"], r["wall_s"], r["storage_ops"],
+                     r["scores_in_window_rows"], layout["load_partials_s"]])
+    out += [table(["window content", "runs", "partials", "run_aggregation wall s (median)",
+                   "storage requests", "scores counted in the window rows", "load time s (setup)"], rows), ""]
+    naive_rows = []
+    for layout in result["layouts"]:
+        n = layout.get("naive") or {}
+        if not n:
+            continue
+        total = layout["scores_in_partials"]
+        factor = total / n["scores"]
+        naive_rows.append([layout["label"], len(layout["naive_runs"]), n["scores"], n["wall_s"], n["storage_ops"],
+                           n["us_per_score"], f"{fmt(n['wall_s'] * factor)} (extrapolated x{factor:.0f})",
+                           f"{fmt(n['storage_ops'] * factor)} (extrapolated)",
+                           _ratio(n["wall_s"] * factor, layout["rollup"]["wall_s"]),
+                           "yes" if layout["naive_matches_partials"] else "NO"])
+    if naive_rows:
+        out += ["Naive scan: read every score entity of the hour (query pages of 1,000) and build the same "
+                "counters. Measured on fewer scores than the window holds; the 1,000,000-score figures are "
+                "**linear extrapolations**, not measurements:", "",
+                table(["window", "runs", "scores scanned (measured)", "wall s (median)", "storage requests",
+                       "µs per score", "wall s for the whole window", "storage requests for the whole window",
+                       "naive / partials (time)", "counters equal the partials'"], naive_rows), ""]
+    return out
+
+
+def render() -> str:
+    parts = [HEADER]
+    for name, section in (("judge", judge_section), ("quota", quota_section), ("ingest", ingest_section),
+                          ("aggregate", aggregate_section)):
+        result = load(name)
+        if result is None:
+            parts += [f"## {name}", "", "_Not run yet: `make bench`._", ""]
+        else:
+            parts += section(result)
+    notes = ROOT / "bench" / "NOTES.md"
+    if notes.exists():
+        parts += [notes.read_text().strip(), ""]
+    return "\n".join(parts)
+
+
+HEADER = """# Benchmarks
+
+<!-- Generated by `python -m bench.render` from bench/out/*.json; edit bench/render.py or bench/NOTES.md. -->
+
+Reproduce with `make bench` (about 30 minutes; `BENCH_QUICK=1 make bench` for a small run of a few
+minutes). `bench/run.sh` builds the benchmark's own virtual environment `.venv-bench` (the app's
+requirements + azure-ai-evaluation 1.18 + psutil), runs every scenario in a fresh process, writes
+`bench/out/*.json` and regenerates this page. Every figure is the median of the runs shown, on the
+machine named above its table. How the numbers are produced and what they do not say: see
+[Method and caveats](#method-and-caveats) at the end.
+"""
+
+
+def main() -> None:
+    DOC.write_text(render())
+    print(f"wrote {DOC.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
