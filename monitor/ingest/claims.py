@@ -106,18 +106,27 @@ class Claimer:
 
     def adopt_existing(self, refs: Iterable[tuple[str, str]]) -> ClaimResult:
         """Records known to exist (partition, key): adopt the batches of those this blob created."""
+        return self._adopt(refs)[0]
+
+    def _adopt(self, refs: Iterable[tuple[str, str]]) -> tuple[ClaimResult, set[str]]:
+        """Look the records up once: adopt this blob's own batches, count foreign records, and
+        return the keys that exist."""
         result = ClaimResult()
         adopted: dict[tuple[str, str], list[str]] = defaultdict(list)
+        present: set[str] = set()
         pairs = list(refs)
         entities = self._pool.map(lambda p: get_entity(self._table, p[0], safe_key(p[1])), pairs)
         for (partition, key), entity in zip(pairs, entities, strict=True):
-            if entity is not None and entity.get("origin_blob") == self._origin:
+            if entity is None:
+                continue
+            present.add(key)
+            if entity.get("origin_blob") == self._origin:
                 adopted[(partition, str(entity.get("batch_id", "")))].append(key)
                 result.claimed += 1
-            elif entity is not None:
+            else:
                 result.foreign += 1
         result.batches += [self._ref(partition, batch_id, None) for (partition, batch_id) in adopted]
-        return result
+        return result, present
 
     def _claim_chunk(self, chunk: list[Record]) -> ClaimResult:
         result = ClaimResult()
@@ -132,19 +141,14 @@ class Claimer:
             except TableTransactionError as exc:
                 if getattr(exc, "error_code", None) != "EntityAlreadyExists":
                     raise
-                existing = self.adopt_existing((r.partition, r.key) for r in pending)
+                existing, present = self._adopt((r.partition, r.key) for r in pending)
                 result.add(existing)
-                present = self._present_keys(pending)
                 pending = [r for r in pending if r.key not in present]
                 continue
             result.batches.append(self._ref(pending[0].partition, batch_id, tuple(r.key for r in pending)))
             result.claimed += len(pending)
             return result
         raise RuntimeError(f"could not claim {len(pending)} records of {self._origin}: the partition kept changing")
-
-    def _present_keys(self, records: Sequence[Record]) -> set[str]:
-        entities = self._pool.map(lambda r: get_entity(self._table, r.partition, r.row_key), records)
-        return {r.key for r, e in zip(records, entities, strict=True) if e is not None}
 
     def _batch_id(self, records: Sequence[Record]) -> str:
         members = stable_hash("\n".join(r.key for r in records))[:16]

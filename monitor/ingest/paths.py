@@ -28,11 +28,7 @@ class MdcPath:
     @property
     def side(self) -> Side | None:
         """Which half of a request this collection holds; None for other collections (app_traces)."""
-        if self.collection in INPUT_COLLECTIONS:
-            return "input"
-        if self.collection in OUTPUT_COLLECTIONS:
-            return "output"
-        return None
+        return side_of_collection(self.collection)
 
 
 def parse_mdc_path(blob_path: str) -> MdcPath | None:
@@ -49,7 +45,10 @@ def parse_mdc_path(blob_path: str) -> MdcPath | None:
 
 def side_of_type(event_type: str) -> Side | None:
     """The side named by an envelope `type` such as `azureml.inference.model_inputs`."""
-    collection = event_type.rsplit(".", 1)[-1]
+    return side_of_collection(event_type.rsplit(".", 1)[-1])
+
+
+def side_of_collection(collection: str) -> Side | None:
     if collection in INPUT_COLLECTIONS:
         return "input"
     if collection in OUTPUT_COLLECTIONS:
