@@ -143,7 +143,6 @@ def quarantine(name: str, *, reason: str | None = None, limit: int = DEFAULT_LIM
 
 def status(name: str) -> dict[str, Any]:
     """The object `status --monitor NAME --json` prints."""
-    load_config(name)
     from monitor.status import monitor_status
 
     return normalize_times(monitor_status(name))
