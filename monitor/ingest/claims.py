@@ -64,11 +64,13 @@ class ClaimResult:
     batches: list[BatchRef] = field(default_factory=list)
     claimed: int = 0  # records this blob owns (new or adopted)
     foreign: int = 0  # records already owned by another blob
+    foreign_keys: list[tuple[str, str]] = field(default_factory=list)  # (key, owner blob)
 
     def add(self, other: ClaimResult) -> None:
         self.batches += other.batches
         self.claimed += other.claimed
         self.foreign += other.foreign
+        self.foreign_keys += other.foreign_keys
 
 
 class Claimer:
@@ -104,13 +106,16 @@ class Claimer:
         if chunk:
             yield chunk
 
-    def adopt_existing(self, refs: Iterable[tuple[str, str]]) -> ClaimResult:
-        """Records known to exist (partition, key): adopt the batches of those this blob created."""
-        return self._adopt(refs)[0]
+    def adopt_existing(self, refs: Iterable[tuple[str, str]], lines: dict[str, int] | None = None) -> ClaimResult:
+        """Records known to be joined (partition, key): adopt the batches of those this blob's line
+        created; the others belong to the blob whose half completed them (not duplicates)."""
+        return self._adopt(refs, lines, count_foreign=False)[0]
 
-    def _adopt(self, refs: Iterable[tuple[str, str]]) -> tuple[ClaimResult, set[str]]:
+    def _adopt(self, refs: Iterable[tuple[str, str]], lines: dict[str, int] | None = None,
+               count_foreign: bool = True) -> tuple[ClaimResult, set[str]]:
         """Look the records up once: adopt this blob's own batches, count foreign records, and
-        return the keys that exist."""
+        return the keys that exist. With `lines`, a record of this blob is ours only when it came
+        from the same line (another line with the same key is a duplicate, not a re-read)."""
         result = ClaimResult()
         adopted: dict[tuple[str, str], list[str]] = defaultdict(list)
         present: set[str] = set()
@@ -120,11 +125,14 @@ class Claimer:
             if entity is None:
                 continue
             present.add(key)
-            if entity.get("origin_blob") == self._origin:
+            line = entity.get("origin_line")
+            same_line = lines is None or line is None or lines.get(key) == line
+            if entity.get("origin_blob") == self._origin and same_line:
                 adopted[(partition, str(entity.get("batch_id", "")))].append(key)
                 result.claimed += 1
-            else:
+            elif count_foreign:
                 result.foreign += 1
+                result.foreign_keys.append((key, str(entity.get("origin_blob", ""))))
         result.batches += [self._ref(partition, batch_id, None) for (partition, batch_id) in adopted]
         return result, present
 
@@ -137,11 +145,12 @@ class Claimer:
             batch_id = self._batch_id(pending)
             owned = [replace(r, origin_blob=self._origin, batch_id=batch_id) for r in pending]
             try:
-                self._table.submit_transaction([("create", r.to_entity()) for r in owned])
+                self._table.submit_transaction([("create", _entity(r)) for r in owned])
             except TableTransactionError as exc:
                 if getattr(exc, "error_code", None) != "EntityAlreadyExists":
                     raise
-                existing, present = self._adopt((r.partition, r.key) for r in pending)
+                lines = {r.key: int(r.extra["line"]) for r in pending if "line" in r.extra}
+                existing, present = self._adopt(((r.partition, r.key) for r in pending), lines or None)
                 result.add(existing)
                 pending = [r for r in pending if r.key not in present]
                 continue
@@ -157,6 +166,14 @@ class Claimer:
     def _ref(self, partition: str, batch_id: str, keys: tuple[str, ...] | None) -> BatchRef:
         monitor = partition.rsplit("|", 1)[0]
         return BatchRef(monitor=monitor, partition=partition, batch_id=batch_id, keys=keys)
+
+
+def _entity(record: Record) -> dict[str, object]:
+    """The stored record; `origin_line` (the input line) tells a re-read from a duplicate key."""
+    entity = record.to_entity()
+    if "line" in record.extra:
+        entity["origin_line"] = int(record.extra["line"])
+    return entity
 
 
 def entity_bytes(record: Record) -> int:

@@ -16,7 +16,7 @@ from monitor.keys import iso
 REASONS = (
     "empty_file", "invalid_utf8", "line_too_long", "invalid_json", "not_an_envelope", "wrong_type",
     "missing_data", "dataref_not_found", "dataref_invalid", "missing_join_key", "record_too_large",
-    "bad_path",
+    "bad_path", "duplicate_key", "blob_replaced",
 )
 EXCERPT_CHARS = 300
 
