@@ -65,10 +65,26 @@ def build_parser() -> argparse.ArgumentParser:
     quarantine.add_argument("--reason", default=None, help="only this reason, e.g. invalid_json")
     quarantine.add_argument("--limit", type=int, default=100)
 
+    _add_ingest_commands(sub)
+
     status = sub.add_parser("status", help="what a monitor has seen so far")
     status.add_argument("--monitor", required=True)
     status.add_argument("--json", action="store_true")
     return parser
+
+
+def _add_ingest_commands(sub: Any) -> None:
+    """`event` and `tail`: the two ingestion triggers, run once from the shell (docs/ingestion.md)."""
+    event = sub.add_parser("event", help="run the blob-trigger path for one blob (one BlobCreated delivery)")
+    event.add_argument("--container", required=True)
+    event.add_argument("--blob", required=True, help="the blob's name inside the container")
+    event.add_argument("--no-drain", action="store_true",
+                       help="leave queued batches to the deployed queue trigger instead of judging them here")
+    tail = sub.add_parser("tail", help="run the tail timer once: read new bytes, sweep, close what is due")
+    tail.add_argument("--at", type=_time, default=None, help="as if the timer fired at this time (default: now)")
+    tail.add_argument("--monitor", default=None, help="only this monitor (default: every monitor)")
+    tail.add_argument("--no-drain", action="store_true",
+                      help="leave queued batches to the deployed queue trigger instead of judging them here")
 
 
 def _print_json(data: Any) -> None:
@@ -115,7 +131,34 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                           drain=not args.no_drain, progress=progress)
     _print_json({"blobs": result.blobs, "processed": result.processed, "skipped": result.skipped,
                  "records": result.records, "quarantined": result.quarantined,
-                 "batches_judged_from_queue": result.drained.processed, "poisoned": result.drained.poisoned})
+                 "batches_rejudged": result.rejudged, "batches_judged_from_queue": result.drained.processed, "poisoned": result.drained.poisoned})
+    return 0
+
+
+def cmd_event(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from monitor.services import get_services
+
+    services = get_services()
+    reports = services.ingest_client(services.mdc_blobs.get_blob_client(args.container, args.blob))
+    drained = None if args.no_drain else services.drain_queue()
+    _print_json({"blob": f"{args.container}/{args.blob}",
+                 "monitors": [{**asdict(r), "counts": r.counts.as_properties()} for r in reports],
+                 "batches_judged_from_queue": drained.processed if drained else 0})
+    return 0
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from monitor.services import get_services
+
+    services = get_services()
+    reports = services.tail(at=args.at, monitor=args.monitor)
+    drained = None if args.no_drain else services.drain_queue()
+    _print_json({"monitors": [asdict(r) for r in reports],
+                 "batches_judged_from_queue": drained.processed if drained else 0})
     return 0
 
 
@@ -145,8 +188,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     print(f"monitor {status['monitor']}  judge {status['judge']['provider']}:{status['judge']['model']}"
           + ("  (approximate)" if status["judge"]["approximate"] else ""))
-    for key in ("blobs_processed", "blobs_in_progress", "records", "unmatched", "quarantined", "poison_batches",
-                "last_aggregation"):
+    for key in ("blobs_processed", "open_blobs", "blobs_in_progress", "blobs_replaced", "bytes_read",
+                "ingestion_lag_seconds", "records", "unsampled", "unmatched", "quarantined", "duplicate_keys",
+                "poison_batches", "last_aggregation"):
         print(f"  {key:<18} {status[key]}")
     for reason, count in status["quarantine_reasons"].items():
         print(f"    quarantined {reason:<20} {count}")
@@ -170,6 +214,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "monitors": cmd_monitors, "backfill": cmd_backfill, "aggregate": cmd_aggregate, "serve": cmd_serve,
     "status": cmd_status, "demo": cmd_demo, "quarantine": cmd_quarantine,
+    "event": cmd_event, "tail": cmd_tail,
 }
 
 

@@ -106,16 +106,18 @@ class Claimer:
         if chunk:
             yield chunk
 
-    def adopt_existing(self, refs: Iterable[tuple[str, str]], lines: dict[str, int] | None = None) -> ClaimResult:
-        """Records known to be joined (partition, key): adopt the batches of those this blob's line
+    def adopt_existing(self, refs: Iterable[tuple[str, str]]) -> ClaimResult:
+        """Records known to be joined (partition, key): adopt the batches of those this blob
         created; the others belong to the blob whose half completed them (not duplicates)."""
-        return self._adopt(refs, lines, count_foreign=False)[0]
+        return self._adopt(refs, None, count_foreign=False)[0]
 
-    def _adopt(self, refs: Iterable[tuple[str, str]], lines: dict[str, int] | None = None,
+    def _adopt(self, refs: Iterable[tuple[str, str]], idents: dict[str, str] | None = None,
                count_foreign: bool = True) -> tuple[ClaimResult, set[str]]:
-        """Look the records up once: adopt this blob's own batches, count foreign records, and
-        return the keys that exist. With `lines`, a record of this blob is ours only when it came
-        from the same line (another line with the same key is a duplicate, not a re-read)."""
+        """Look the records up once and return the keys that exist. A stored record built from the
+        same input line (`input_ref`, see :func:`record_ref`) is the same record read again: its
+        batch is adopted (judged if it never was; ok scores are kept), and it counts for this blob
+        only when this blob created it. A record of the same key from another line is a duplicate
+        key (`foreign`)."""
         result = ClaimResult()
         adopted: dict[tuple[str, str], list[str]] = defaultdict(list)
         present: set[str] = set()
@@ -125,11 +127,12 @@ class Claimer:
             if entity is None:
                 continue
             present.add(key)
-            line = entity.get("origin_line")
-            same_line = lines is None or line is None or lines.get(key) == line
-            if entity.get("origin_blob") == self._origin and same_line:
+            mine = entity.get("origin_blob") == self._origin
+            stored, expected = entity.get("input_ref"), (idents or {}).get(key)
+            same = stored == expected if stored is not None and expected is not None else mine
+            if same:
                 adopted[(partition, str(entity.get("batch_id", "")))].append(key)
-                result.claimed += 1
+                result.claimed += int(mine)
             elif count_foreign:
                 result.foreign += 1
                 result.foreign_keys.append((key, str(entity.get("origin_blob", ""))))
@@ -149,8 +152,8 @@ class Claimer:
             except TableTransactionError as exc:
                 if getattr(exc, "error_code", None) != "EntityAlreadyExists":
                     raise
-                lines = {r.key: int(r.extra["line"]) for r in pending if "line" in r.extra}
-                existing, present = self._adopt(((r.partition, r.key) for r in pending), lines or None)
+                idents = {r.key: str(r.extra["ref"]) for r in pending if "ref" in r.extra}
+                existing, present = self._adopt(((r.partition, r.key) for r in pending), idents or None)
                 result.add(existing)
                 pending = [r for r in pending if r.key not in present]
                 continue
@@ -169,11 +172,16 @@ class Claimer:
 
 
 def _entity(record: Record) -> dict[str, object]:
-    """The stored record; `origin_line` (the input line) tells a re-read from a duplicate key."""
+    """The stored record, with `input_ref`: which line it was built from (see :meth:`Claimer._adopt`)."""
     entity = record.to_entity()
-    if "line" in record.extra:
-        entity["origin_line"] = int(record.extra["line"])
+    if "ref" in record.extra:
+        entity["input_ref"] = str(record.extra["ref"])
     return entity
+
+
+def record_ref(blob: str, line: int) -> str:
+    """The identity of a record: the blob and line of its input half (or of its custom JSONL line)."""
+    return f"{blob}#{line}"
 
 
 def entity_bytes(record: Record) -> int:

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from monitor.config import MonitorConfig
-from monitor.ingest.claims import BatchRef, Claimer, ClaimResult, check_size, sampled
+from monitor.ingest.claims import BatchRef, Claimer, ClaimResult, check_size, record_ref, sampled
 from monitor.ingest.datarefs import DatarefStore
 from monitor.ingest.envelopes import Flat, Half, map_columns, parse_jsonl_line, parse_mdc_line
 from monitor.ingest.joiner import AlreadyJoined, Completed, Duplicate, Joiner, Offer, Pending
@@ -284,6 +284,8 @@ class Ingestor:
             job.report.state = job.state.state
             if ok:
                 job.report.counts = job.delta
+                # closing a blob read to its end reads nothing: nothing new for the caller
+                job.report.skipped = job.action == "close" and job.delta.rows == 0 and not job.delta.quarantined
             else:
                 log.warning("%s: the lease was lost before the commit; another pass reads these bytes",
                             job.origin)
@@ -536,7 +538,7 @@ class _Pass:
         if problem:
             self._rejections.append((job, Rejection(line, "record_too_large", f"join key {record.key}: {problem}")))
             return
-        record = replace(record, extra={"line": line})
+        record = replace(record, extra={"line": line, "ref": record_ref(job.origin, line)})
         group = self._ready[(job.origin, record.partition)]
         group.append((record, job))
         if len(group) >= self._settings.BATCH_SIZE:
@@ -584,7 +586,7 @@ class _Pass:
         self._complete(completed)
         for origin, refs in existing.items():
             claimer = self._claimer(origin)
-            result = claimer.adopt_existing(((p, k) for p, k, _, _ in refs), {k: line for _, k, _, line in refs})
+            result = claimer.adopt_existing((p, k) for p, k, _, _ in refs)
             self._account(result, {k: (j, line) for _, k, j, line in refs})
 
     def _claimer(self, origin: str) -> Claimer:
@@ -604,7 +606,8 @@ class _Pass:
             if problem:
                 self._rejections.append((job, Rejection(line, "record_too_large", problem)))
                 continue
-            by_origin[job.origin].append((replace(record, extra={"line": line}), job, done))
+            ref = record_ref(done.input_blob or job.origin, done.input.line)
+            by_origin[job.origin].append((replace(record, extra={"line": line, "ref": ref}), job, done))
         for origin, items in by_origin.items():
             result = self._claimer(origin).claim([r for r, _, _ in items])
             self._account(result, {r.key: (j, int(r.extra["line"])) for r, j, _ in items})

@@ -185,7 +185,7 @@ def tail_monitor(ingestor: Ingestor, ledger: Ledger, container: ContainerClient,
     for key, (state, _) in known.items():
         if state.state == "open" and key not in views and state.container == container.container_name:
             views[key] = view_of(state.name)
-    ordered = sorted(views.values(), key=lambda v: (_period_folder(v.name), v.name))
+    ordered = sorted(views.values(), key=lambda v: (period_key(v.name), v.name))
     report.blobs_seen = len(ordered)
     for start in range(0, len(ordered), PASS_BLOBS):
         unit = ordered[start:start + PASS_BLOBS]
@@ -194,7 +194,7 @@ def tail_monitor(ingestor: Ingestor, ledger: Ledger, container: ContainerClient,
     return report
 
 
-def _period_folder(name: str) -> str:
+def period_key(name: str) -> str:
     """Blobs of the same period sort together, whatever their collection (partners meet in memory)."""
     path = parse_mdc_path(name)
     return path.period.folder() if path else ""
