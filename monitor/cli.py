@@ -131,7 +131,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                           drain=not args.no_drain, progress=progress)
     _print_json({"blobs": result.blobs, "processed": result.processed, "skipped": result.skipped,
                  "records": result.records, "quarantined": result.quarantined,
-                 "batches_rejudged": result.rejudged, "batches_judged_from_queue": result.drained.processed, "poisoned": result.drained.poisoned})
+                 "batches_rejudged": result.rejudged, "batches_judged_from_queue": result.drained.processed,
+                 "poisoned": result.drained.poisoned})
     return 0
 
 
