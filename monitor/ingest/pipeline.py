@@ -75,6 +75,7 @@ class BlobReport:
     busy: bool = False  # another pass holds the blob's lease
     ignored: str | None = None
     state: str = ""
+    closed: bool = False  # this pass closed the blob
     counts: BlobCounts = field(default_factory=BlobCounts)  # what this pass added
 
 
@@ -232,7 +233,10 @@ class Ingestor:
             state = replace(state, offset=0, carry=b"", check=b"", counts=BlobCounts(), unsampled_hours={},
                             state="open")
         job = _Job(state, view, action, path, report)
-        job.closing = action == "close" or (state.state == "closed" and action == "read"
+        # Closes when due and unchanged since the last look (a late append to a closed blob is read
+        # and the blob stays closed: its last line needs no newline).
+        unchanged = view.size == state.size or state.state == "closed"
+        job.closing = action == "close" or (action == "read" and state.etag is not None and unchanged
                                             and self._due(state, view, now))
         return job
 
@@ -245,7 +249,7 @@ class Ingestor:
             return "replaced"
         if view.size > state.offset:
             return "read"
-        if state.etag is not None and view.etag != state.blob_etag and state.check:
+        if state.etag is not None and not _same_etag(view.etag, state.blob_etag) and state.check:
             return "read"  # same size, new ETag: the read checks the bytes before the offset
         if state.state == "open" and self._due(state, view, now) and view.size == state.size:
             return "close"
@@ -284,6 +288,7 @@ class Ingestor:
             job.report.state = job.state.state
             if ok:
                 job.report.counts = job.delta
+                job.report.closed = job.closing and job.state.state == "closed"
                 # closing a blob read to its end reads nothing: nothing new for the caller
                 job.report.skipped = job.action == "close" and job.delta.rows == 0 and not job.delta.quarantined
             else:
@@ -408,6 +413,11 @@ class _Tracked:
         return chunk
 
 
+def _same_etag(a: str, b: str) -> bool:
+    """ETags compared without their quotes (listings and properties calls differ in quoting)."""
+    return a.strip('"') == b.strip('"')
+
+
 def _period_end(config: MonitorConfig, view: BlobView, path: MdcPath | None) -> datetime | None:
     if path is not None:
         return path.period.end
@@ -441,6 +451,7 @@ class _Pass:
         self._claimers: dict[str, Claimer] = {}
         self._waiting: OrderedDict[tuple[str, str], tuple[Half, _Job, int]] = OrderedDict()  # (key, side)
         self._waiting_bytes = 0
+        self._taken: dict[tuple[str, str], tuple[_Job, int]] = {}  # sampled (key, side) of this pass
         self._seen: dict[str, tuple[_Job, int]] = {}  # custom JSONL keys of this pass
         self._ready: dict[tuple[str, str], list[tuple[Record, _Job]]] = defaultdict(list)
         self._batch_counts = BlobCounts()
@@ -505,10 +516,11 @@ class _Pass:
             if half.side == "input":
                 self._count_unsampled(job, half.time, half.deployment, half.model_version)
             return
-        if (half.key, half.side) in self._waiting:
-            first, first_job, _ = self._waiting[(half.key, half.side)]
-            self._duplicate(job, half.line, half.key, f"{first_job.origin} line {first.line}")
+        first = self._taken.get((half.key, half.side))
+        if first is not None:
+            self._duplicate(job, half.line, half.key, f"{first[0].origin} line {first[1]}")
             return
+        self._taken[(half.key, half.side)] = (job, half.line)
         other = "output" if half.side == "input" else "input"
         waiting = self._waiting.pop((half.key, other), None)
         if waiting is None:

@@ -209,7 +209,7 @@ def _count(report: TailReport, blob: BlobReport, new: bool) -> None:
     counts = blob.counts
     report.opened += int(new)
     report.advanced += int(counts.bytes_read > 0)
-    report.closed += int(blob.state == "closed" and not blob.skipped)
+    report.closed += int(blob.closed)
     report.replaced += int(blob.state in ("replaced", "deleted") and not blob.skipped)
     report.bytes_read += counts.bytes_read
     report.records += counts.records
