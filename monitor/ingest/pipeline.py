@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -49,6 +49,7 @@ GROUP_BYTES = 8 * 1024 * 1024
 # Sampled halves waiting in memory for their partner: beyond this many bytes (estimated from their
 # lines), the oldest are persisted to the join table, so memory stays bounded whatever the pass.
 WAITING_BYTES = 16 * 1024 * 1024
+CLAIM_THREADS = 4  # claim transactions in flight at once
 Action = Literal["read", "close", "replaced", "deleted"]
 
 
@@ -452,6 +453,8 @@ class _Pass:
         self._waiting: OrderedDict[tuple[str, str], tuple[Half, _Job, int]] = OrderedDict()  # (key, side)
         self._waiting_bytes = 0
         self._taken: dict[tuple[str, str], tuple[_Job, int]] = {}  # sampled (key, side) of this pass
+        self._claiming: ThreadPoolExecutor | None = None
+        self._inflight: list[tuple[Future[ClaimResult], dict[str, tuple[_Job, int]]]] = []
         self._seen: dict[str, tuple[_Job, int]] = {}  # custom JSONL keys of this pass
         self._ready: dict[tuple[str, str], list[tuple[Record, _Job]]] = defaultdict(list)
         self._batch_counts = BlobCounts()
@@ -554,12 +557,32 @@ class _Pass:
         group = self._ready[(job.origin, record.partition)]
         group.append((record, job))
         if len(group) >= self._settings.BATCH_SIZE:
-            self._claim(job.origin, group)
+            self._claim(job.origin, list(group))
             group.clear()
 
     def _claim(self, origin: str, pairs: list[tuple[Record, _Job]]) -> None:
-        result = self._claimer(origin).claim([r for r, _ in pairs])
-        self._account(result, {r.key: (j, int(r.extra.get("line", 0))) for r, j in pairs})
+        """Claim a full batch in the background (transactions overlap the parsing and each other);
+        the results are counted here, in the pass's thread, as they come back."""
+        if self._claiming is None:
+            self._claiming = ThreadPoolExecutor(max_workers=CLAIM_THREADS, thread_name_prefix="claim")
+        records = [r for r, _ in pairs]
+        where = {r.key: (j, int(r.extra.get("line", 0))) for r, j in pairs}
+        self._inflight.append((self._claiming.submit(self._claimer(origin).claim, records), where))
+        while len(self._inflight) > 2 * CLAIM_THREADS:
+            self._collect_one()
+
+    def _collect_one(self) -> None:
+        future, where = self._inflight.pop(0)
+        self._account(future.result(), where)
+
+    def _collect(self) -> None:
+        try:
+            while self._inflight:
+                self._collect_one()
+        finally:
+            if self._claiming is not None:
+                self._claiming.shutdown(wait=True, cancel_futures=True)
+                self._claiming = None
 
     def _account(self, result: ClaimResult, where: dict[str, tuple[_Job, int]]) -> None:
         jobs = list(dict.fromkeys(j for j, _ in where.values()))
@@ -629,8 +652,9 @@ class _Pass:
     def finish(self, jobs: list[_Job]) -> None:
         for (origin, _), group in list(self._ready.items()):
             if group:
-                self._claim(origin, group)
+                self._claim(origin, list(group))
         self._ready.clear()
+        self._collect()
         self._persist_lonely(len(self._waiting))
         self._quarantine()
         if not jobs:
