@@ -138,19 +138,24 @@ def _paths_table(result: dict[str, Any]) -> list[str]:
     if t:
         rows.append([f"today ({today['baseline']}): each blob read whole at its event, every half through the "
                      "join table", len(today["runs"]), "-", "1.0", t["wall_s"], t["records_per_s"],
-                     t["records"], t["storage_ops"], t["storage_ops_per_record"], "-", "1.0x", t["peak_rss_mib"]])
+                     t["records"], t["storage_ops"], f"{t['storage_ops_per_record']:.3f}", "-", "-", "1.0x",
+                     t["peak_rss_mib"]])
+    fixed = {c["appends"]: c["median"]["storage_ops"] for c in tail.get("cases", []) if not c["median"]["records"]}
     for case in tail.get("cases", []):
         m = case["median"]
+        base = fixed.get(case["appends"])
+        marginal = f"{(m['storage_ops'] - base) / m['records']:.3f}" if base is not None and m["records"] else "-"
         label = ("tail: one pass over the complete hour (catch-up)" if case["appends"] == 1 else
                  f"tail: the hour growing in {case['appends']} appends, a pass after each")
-        ratio = f"{m['records_per_s'] / t['records_per_s']:.1f}x" if t else "-"
-        per_sampled = m["storage_ops_per_sampled_record"] if m["records"] else None
-        unsampled = m["storage_ops"] / m["unsampled"] if m["unsampled"] else None
-        rows.append([label, len(case["runs"]), m["passes"], fmt(case["sampling"], 6).rstrip("0").rstrip("."),
-                     m["wall_s"], m["records_per_s"], m["records"], m["storage_ops"], per_sampled, unsampled,
-                     ratio, m["peak_rss_mib"]])
+        ratio = f"**{m['records_per_s'] / t['records_per_s']:.1f}x**" if t else "-"
+        per_sampled = f"**{m['storage_ops_per_sampled_record']:.3f}**" if m["records"] else "-"
+        unsampled = f"{m['storage_ops'] / m['unsampled']:.3f}" if m["unsampled"] else "-"
+        rows.append([label, len(case["runs"]), m["passes"], f"{case['sampling']:g}",
+                     m["wall_s"], m["records_per_s"], m["records"], m["storage_ops"], per_sampled, marginal,
+                     unsampled, ratio, m["peak_rss_mib"]])
     out += [table(["path", "runs", "passes", "sampling", "wall s", "requests ingested / s", "sampled records stored",
-                   "storage requests", "storage requests / sampled record",
+                   "storage requests", "storage requests / sampled record (all costs)",
+                   "beyond the fixed pass costs (vs the same passes sampling nothing)",
                    "storage requests / unsampled request (all costs)", "throughput vs today",
                    "client peak RSS MiB"], rows), ""]
     return out

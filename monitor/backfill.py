@@ -46,7 +46,7 @@ def list_blobs(container: ContainerClient, config: MonitorConfig, since: datetim
     if since >= until:
         raise UserError(f"--since ({since.isoformat()}) must be before --until ({until.isoformat()})")
     found = walk_range(container, config, since, until)
-    if config.source.format == "jsonl" and found.listings <= 1 and not found.blobs:
+    if config.source.format == "jsonl" and found.roots == 0:
         return sorted((b for b in container.list_blobs(name_starts_with=config.source.prefix)
                        if b.name.endswith(".jsonl") and b.last_modified and since <= b.last_modified < until),
                       key=lambda b: b.name)

@@ -56,6 +56,7 @@ class DashboardData:
     judge: str
     approximate: bool
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    ingestion: dict[str, Any] | None = None  # the ingestion fields of `status` (docs/ingestion.md)
 
 
 def load_dashboard(name: str, *, start: datetime | None = None, end: datetime | None = None,
@@ -77,7 +78,19 @@ def load_dashboard(name: str, *, start: datetime | None = None, end: datetime | 
         failing=failing,
         judge=judge_label(config, windows),
         approximate=is_approximate(config, windows),
+        ingestion=ingestion_status(name),
     )
+
+
+INGESTION_FIELDS = ("open_blobs", "ingestion_lag_seconds", "oldest_unread_at", "bytes_read", "blobs_replaced",
+                    "unmatched", "quarantined")
+
+
+def ingestion_status(name: str) -> dict[str, Any]:
+    from monitor.status import monitor_status
+
+    status = monitor_status(name)
+    return {key: status.get(key) for key in INGESTION_FIELDS}
 
 
 def segments_of(windows: Iterable[Mapping[str, Any]]) -> list[str]:

@@ -103,6 +103,7 @@ def render_dashboard(data: DashboardData, *, link_params: Mapping[str, str] | No
         _header(data, links, static),
         "<main>",
         _tiles(_by_severity(data.metrics)),
+        _ingestion(data.ingestion),
         '<section aria-labelledby="metrics-h"><h2 id="metrics-h">Metrics</h2>'
         '<p class="legend">Metrics with breached windows come first.</p>',
         "".join(_metric(m) for m in _by_severity(data.metrics)) or '<p class="empty">No metric is enabled.</p>',
@@ -205,6 +206,19 @@ def _window_table(view: MetricView) -> str:
     return (f"<details><summary>Window data ({len(view.points)} windows)</summary>"
             f'<table><thead><tr><th scope="col">window start</th><th scope="col">pass rate</th>'
             f'<th scope="col">state</th></tr></thead><tbody>{rows}</tbody></table></details>')
+
+
+def _ingestion(status: Mapping[str, Any] | None) -> str:
+    """The status panel: open blobs and the age of the oldest unread byte (docs/ingestion.md)."""
+    if status is None:
+        return ""
+    lag = int(status.get("ingestion_lag_seconds") or 0)
+    return ('<section aria-labelledby="ingest-h" data-testid="ingestion"><h2 id="ingest-h">Ingestion</h2>'
+            f'<p class="meta">Open blobs: <strong data-testid="open-blobs">{_num(status.get("open_blobs"), 0)}</strong>'
+            f' · ingestion lag: <strong data-testid="ingestion-lag">{lag} s</strong>'
+            f' · bytes read: {_num(status.get("bytes_read"), 0)} · unmatched halves: {_num(status.get("unmatched"), 0)}'
+            f' · quarantined lines: {_num(status.get("quarantined"), 0)}'
+            f' · replaced blobs: {_num(status.get("blobs_replaced"), 0)}</p></section>')
 
 
 def _alerts(alerts: Sequence[Mapping[str, Any]]) -> str:

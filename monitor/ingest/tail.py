@@ -43,6 +43,7 @@ class Found:
     blobs: list[BlobProperties] = field(default_factory=list)
     skipped_collections: set[str] = field(default_factory=set)
     listings: int = 0
+    roots: int = 0  # date-folder roots found under the prefix
 
 
 class Lister:
@@ -104,9 +105,9 @@ def sweep(container: ContainerClient, config: MonitorConfig, at: datetime) -> Fo
     found = Found()
     mdc = config.source.format == "mdc"
     roots = list(date_roots(lister, config.source.prefix, found, mdc=mdc))
-    if not roots and not mdc:  # custom JSONL without date folders: the prefix itself
-        _, blobs = lister.children(config.source.prefix)
-        found.blobs += [b for b in blobs if b.name.endswith(".jsonl")]
+    if not roots and not mdc:  # custom JSONL without date folders: a listing of the whole prefix
+        found.blobs += [b for b in container.list_blobs(name_starts_with=config.source.prefix)
+                        if b.name.endswith(".jsonl")]
     periods = {p for rate in RATES for p in (period_at(rate, at), period_at(rate, at).previous())}
     for root in roots:
         for period in sorted(periods, key=lambda p: (p.rate, p.start)):
@@ -122,6 +123,7 @@ def walk_range(container: ContainerClient, config: MonitorConfig, since: datetim
     lister = Lister(container)
     found = Found()
     for root in date_roots(lister, config.source.prefix, found, mdc=config.source.format == "mdc"):
+        found.roots += 1
         found.blobs += _walk(lister, root, root, since, until)
     found.listings = lister.listings
     return found

@@ -19,6 +19,7 @@ from azure.storage.blob import ContainerClient
 
 from monitor.aggregate import aggregate_command, query_windows
 from monitor.cli import main
+from monitor.dashboard import dashboard_html
 from monitor.ingest.claims import sampled
 from monitor.ingest.ledger import Ledger
 from monitor.judge.runtime import reset_runtime
@@ -115,6 +116,8 @@ def test_appends_with_a_split_line_are_read_once(mdc_container: ContainerClient,
     size = len(outputs) + sum(len(b) for b in appends)
     assert status["bytes_read"] == size  # every byte read once, the split line included
     assert status["open_blobs"] == 2
+    page = dashboard_html(monitor_name)  # the status panel: open blobs and ingestion lag
+    assert 'data-testid="open-blobs">2<' in page and 'data-testid="ingestion-lag">0 s<' in page
 
     closed = tail(capsys, T + timedelta(hours=1, minutes=15), monitor_name)  # period over + grace, size unchanged
     assert closed["closed"] == 2
