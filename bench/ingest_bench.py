@@ -159,9 +159,12 @@ def _tail(inputs: Path, outputs: Path, sampling: float, appends: int, emulator: 
         for key in totals:
             totals[key] += getattr(close, key)
     pool.shutdown()
+    from monitor.status import monitor_status
+
+    unmatched = monitor_status(config.name, tables)["unmatched"]
     records, requests = totals["records"], totals["records"] + totals["unsampled"]
     return {"bytes": size, "requests": requests, "sampling": sampling, "records": records,
-            "unsampled": totals["unsampled"], "pending_after": totals["pending"],
+            "unsampled": totals["unsampled"], "halves_waited": totals["pending"], "unmatched_after": unmatched,
             "quarantined": totals["quarantined"], "bytes_read": totals["bytes_read"],
             "passes": appends + 1, "appends": appends,
             "batches": len(queued), "wall_s": wall, "cpu_s": cpu, "azurite_cpu_s": emulator_cpu,
