@@ -227,7 +227,16 @@ def test_dashboard_segment_and_range(client: TestClient, seeded: Seeded) -> None
     assert '<span aria-current="page">deployment=green</span>' in green
     early = client.get(url, params={"start": "2026-11-20T08:00:00Z", "end": "2026-11-20T10:00:00Z"}).text
     assert 'data-testid="breach-marker"' not in early
-    assert_error(client.get(url, params={"segment": "nope"}), 422, "invalid_parameter")
+    # Malformed filters are reported on the page (never raw JSON); an unknown segment says it has no data.
+    bad = client.get(url, params={"segment": "nope"})
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("text/html")
+    assert 'data-testid="notice"' in bad.text and "showing all traffic" in bad.text
+    bad_date = client.get(url, params={"start": "yesterday"})
+    assert bad_date.status_code == 422 and "From: &#x27;yesterday&#x27; is not an ISO 8601 time" in bad_date.text
+    assert 'value="yesterday"' in bad_date.text and 'aria-invalid="true"' in bad_date.text
+    unknown = client.get(url, params={"segment": "deployment=purple"})
+    assert unknown.status_code == 200
+    assert "The segment deployment=purple has no data in this range" in unknown.text
 
 
 def test_dashboard_of_an_llm_judged_monitor(client: TestClient, storage: Azurite, monitor_name: str) -> None:
