@@ -291,6 +291,12 @@ def cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
+# The storage services each command reads before it starts (checked first: one line when unreachable).
+NEEDS_STORAGE: dict[str, tuple[str, ...]] = {
+    "monitors": ("table",), "status": ("table",), "quarantine": ("table",), "aggregate": ("table",),
+    "metrics": ("table",), "alerts": ("table",), "records": ("table",), "backfill": ("table", "blob"),
+}
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "monitors": cmd_monitors, "backfill": cmd_backfill, "aggregate": cmd_aggregate, "serve": cmd_serve,
     "status": cmd_status, "demo": cmd_demo, "quarantine": cmd_quarantine,
@@ -309,9 +315,11 @@ def _print_error(exc: MonitorError) -> None:
 def _run(args: argparse.Namespace) -> int:
     from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
 
-    from monitor.storage.reach import describe_storage_failure
+    from monitor.storage.reach import check_reachable, describe_storage_failure
 
     try:
+        if args.command in NEEDS_STORAGE:
+            check_reachable(NEEDS_STORAGE[args.command])
         return COMMANDS[args.command](args)
     except UserError as exc:
         _print_error(exc)
@@ -329,20 +337,28 @@ def _run(args: argparse.Namespace) -> int:
         raise
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    if not args.verbose:
-        logging.getLogger("azure").setLevel(logging.ERROR)
+def _silence_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so the interpreter's final flush stays quiet."""
     try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+        if not args.verbose:
+            logging.getLogger("azure").setLevel(logging.ERROR)
         code = _run(args)
         sys.stdout.flush()
         return code
     except BrokenPipeError:
-        # The reader went away (`| head`): stay silent, and keep Python from reporting it at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        # The reader went away (`| head`): that is not an error; say nothing.
+        _silence_stdout()
         return 0
     except KeyboardInterrupt:
         return 130

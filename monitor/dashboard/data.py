@@ -237,13 +237,15 @@ def _scope(config: MonitorConfig, query: DashboardQuery, windows: Sequence[Mappi
     own = [w for w in windows if w.get("metric") in enabled]
     if query.window is not None:
         return iso(query.window), query.segment, query.metric, "selected"
-    for segments in ([query.segment], [s for s in segments_of(own) if s != query.segment]
-                     if query.segment == "all" else []):
+    # The page's segment first; on all traffic, then a breach of any deployment or model version.
+    rounds = [[query.segment]] + ([[s for s in segments_of(own) if s != "all"]] if query.segment == "all" else [])
+    for segments in rounds:
         breached = [w for w in own if w.get("breached") and w.get("segment") in segments]
         if breached:
             latest = max(str(w["window_start"]) for w in breached)
+            # The metric with the most failing scores (most examples to read), then the lowest pass rate.
             worst = min((w for w in breached if str(w["window_start"]) == latest),
-                        key=lambda w: (float(w.get("pass_rate") or 0), str(w["segment"])))
+                        key=lambda w: (-_failing_count(w), float(w.get("pass_rate") or 0), str(w["segment"])))
             return latest, str(worst["segment"]), query.metric or str(worst["metric"]), "breached"
     failing = [w for w in own if w.get("segment") == query.segment and _failing_count(w)
                and (query.metric is None or w.get("metric") == query.metric)]

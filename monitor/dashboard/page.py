@@ -105,7 +105,8 @@ def _range_form(data: DashboardData, links: dict[str, str]) -> str:
     fields = "".join(
         f'<label for="{key}">{label}</label><input id="{key}" name="{key}" value="{e(shown[key])}" '
         f'placeholder="{placeholder}"' + (' aria-invalid="true"' if bad[key] else "") + ">"
-        for key, label, placeholder in (("start", "From", "2026-11-20T00:00:00Z"), ("end", "to", "now")))
+        for key, label, placeholder in (("start", "From", "e.g. 2026-11-20T00:00:00Z"),
+                                        ("end", "to", "e.g. 2026-11-21T00:00:00Z")))
     return (f'<form class="range" method="get" action="{e(dashboard_url(data.name, {}))}">{fields}'
             f'{hidden}<button type="submit">Apply</button></form>')
 
@@ -129,10 +130,14 @@ def _tile(data: DashboardData, view: MetricView) -> str:
     breach = ""
     if view.breached is not None:
         b = view.breached
-        breach = (f'<div class="breach" data-testid="card-breach">breached: '
-                  f'{pct(float(b["pass_rate"]) if b.get("pass_rate") is not None else None)} in '
-                  f'{e(short_time(b.get("window_start"), window))} ({b.get("passed", 0)}/{b.get("scored", 0)} passed)'
-                  f"{'' if view.breaches == 1 else f' · {view.breaches} breached windows'}</div>")
+        counts = f"{b.get('passed', 0)}/{b.get('scored', 0)} passed"
+        more = "" if view.breaches == 1 else f" · {view.breaches} breached windows in range"
+        if latest is not None and b.get("window_start") == latest.get("window_start"):
+            text = f"breached in this window ({counts}){more}"
+        else:
+            rate = pct(float(b["pass_rate"]) if b.get("pass_rate") is not None else None)
+            text = f"breached: {rate} in {short_time(b.get('window_start'), window)} ({counts}){more}"
+        breach = f'<div class="breach" data-testid="card-breach">{e(text)}</div>'
     return (f'<div class="tile" data-testid="tile-{e(view.name)}"><div>{e(view.name)} {_state(view)}</div>'
             f"{head}{breach}"
             f'<div class="meta" data-testid="card-range">range: {pct(view.pass_rate)} of {view.scored} scored · '

@@ -159,13 +159,14 @@ def _failing_row(record: Mapping[str, Any]) -> str:
         f'<li><strong>{e(m)}</strong> {num(as_float(s.get("score")))}: '
         f'<span data-testid="failing-reason">{e(s.get("reason") or "no reason recorded")}</span></li>'
         for m, s in failed)
+    lowest = as_float(record.get("lowest_score"))
     return '<tr data-testid="failing-row">' + cells([
-        ("lowest", "num", num(as_float(record.get("lowest_score")))), ("failed", "text", f"<ul>{reasons}</ul>"),
+        ("lowest", "num", num(lowest)), ("failed", "text", f"<ul>{reasons}</ul>"),
         ("prompt", "text", _preview(record.get("prompt"))), ("context", "text", _preview(record.get("context"))),
         ("completion", "text", _preview(record.get("completion"))),
         ("time", "", f'<span data-testid="failing-time">{e(record.get("time"))}</span>'),
         ("deployment", "", e(record.get("deployment"))), ("key", "", f"<code>{e(record.get('key'))}</code>"),
-    ]) + "</tr>"
+    ]).replace("<td", f'<td data-score="{"" if lowest is None else lowest}"', 1) + "</tr>"
 
 
 def _preview(text: Any) -> str:

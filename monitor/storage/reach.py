@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from urllib.parse import urlsplit
 
+from monitor.errors import StorageError
 from monitor.settings import Connection, get_settings
 
-_SERVICES = {"MONITOR_STORAGE": ("table", "queue", "blob"), "MDC_STORAGE": ("blob",)}
+_SERVICES = {"MDC_STORAGE": ("blob",), "MONITOR_STORAGE": ("table", "queue")}
+PROBE_TIMEOUT_SECONDS = 3.0
 
 
 def endpoints(conn: Connection) -> dict[str, str]:
@@ -50,15 +53,36 @@ def _mentioned(message: str) -> set[str]:
     return found
 
 
+def _candidates() -> list[tuple[str, str, str]]:
+    """(setting, service, endpoint URL) of every service the commands use: MDC blobs, monitor tables/queues."""
+    settings = get_settings()
+    connections = (("MDC_STORAGE", settings.mdc_storage()), ("MONITOR_STORAGE", settings.monitor_storage()))
+    return [(setting, service, url)
+            for setting, conn in connections
+            for service, url in endpoints(conn).items() if service in _SERVICES[setting]]
+
+
+def check_reachable(services: tuple[str, ...] = ("table",)) -> None:
+    """Fail fast, in one line, when an endpoint the command needs does not accept connections (the
+    SDK would retry with backoff for up to a minute and a half before giving up)."""
+    for setting, service, url in _candidates():
+        if service not in services:
+            continue
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            with socket.create_connection((parts.hostname or "", port), timeout=PROBE_TIMEOUT_SECONDS):
+                pass
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise StorageError(f"cannot reach {service} storage at {url} ({reason}); {_how_set(setting)}") from None
+
+
 def describe_storage_failure(exc: BaseException) -> str:
     """`cannot reach table storage at http://127.0.0.1:10002/devstoreaccount1 (MONITOR_STORAGE ...)`."""
-    settings = get_settings()
     message = str(exc)
     mentioned = _mentioned(message)
-    candidates = [(setting, service, url)
-                  for setting, conn in (("MONITOR_STORAGE", settings.monitor_storage()),
-                                        ("MDC_STORAGE", settings.mdc_storage()))
-                  for service, url in endpoints(conn).items() if service in _SERVICES[setting]]
+    candidates = _candidates()
     match = next((c for c in candidates if _netloc(c[2]) in mentioned), None)
     setting, service, url = match or next((c for c in candidates if c[1] == "table"), ("MONITOR_STORAGE", "table",
                                                                                        "(unknown endpoint)"))
