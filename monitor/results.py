@@ -259,9 +259,15 @@ def _check_record_query(config: MonitorConfig, query: RecordQuery) -> None:
 
 
 def _scan_filter(monitor: str, start: datetime | None, end: datetime | None) -> tuple[str, dict[str, Any]]:
-    """The PartitionKey range of the hours in [start, end]; '~' sorts after every digit."""
+    """The PartitionKey range of the hours overlapping [start, end): `end` on an hour boundary
+    excludes that hour (a window reads exactly its own hours); '~' sorts after every digit."""
     low = f"{monitor}|{hour_key(start)}" if start else f"{monitor}|"
-    high = f"{monitor}|{hour_key(end)}~" if end else f"{monitor}|~"
+    if end is None:
+        high = f"{monitor}|~"
+    elif end == end.replace(minute=0, second=0, microsecond=0):
+        high = f"{monitor}|{hour_key(end)}"
+    else:
+        high = f"{monitor}|{hour_key(end)}~"
     return "PartitionKey ge @low and PartitionKey lt @high", {"low": low, "high": high}
 
 

@@ -43,7 +43,7 @@ def _ledger_totals(tables: Tables, name: str) -> dict[str, Any]:
         "blobs_processed": blobs["done"],
         "blobs_in_progress": blobs["processing"],
         "records": totals["records"],
-        "rows": totals["rows"],
+        "entries": totals["rows"],   # entries parsed from the lines (docs/api.md, "Words")
         "lines": totals["lines"],
         "batches": totals["batches"],
         "batches_queued": totals["queued"],

@@ -55,7 +55,7 @@ def _table(stdout: str) -> dict[tuple[str, str], dict[str, Any]]:
         match = TABLE_ROW.match(line.strip())
         if match:
             day, deployment, count, cells, alerts = match.groups()
-            rows[(day, deployment)] = {"rows": int(count), "cells": cells.split(), "alerts": int(alerts)}
+            rows[(day, deployment)] = {"records": int(count), "cells": cells.split(), "alerts": int(alerts)}
     return rows
 
 
@@ -124,11 +124,11 @@ def test_demo_catches_the_regression_and_reruns_idempotently(
     for day in DAYS:
         for deployment, expected in MANIFEST["per_day"][day].items():
             row = table[(day, deployment)]
-            assert row["rows"] == expected["records"], (day, deployment, row)
+            assert row["records"] == expected["records"], (day, deployment, row)
             regressed = (day, deployment) == (REGRESSED["day"], REGRESSED["deployment"])
             assert (row["alerts"] > 0) == regressed, (day, deployment, row)
             assert any(c.endswith("!") for c in row["cells"]) == regressed, (day, deployment, row)
-        assert table[(day, "(all)")]["rows"] == sum(v["records"] for v in MANIFEST["per_day"][day].values())
+        assert table[(day, "(all)")]["records"] == sum(v["records"] for v in MANIFEST["per_day"][day].values())
     totals = MANIFEST["totals"]
     records = _line(out, "Records:")
     assert f"{totals['records']} joined" in records
