@@ -10,8 +10,10 @@
 3. The sample blobs (samples/mdc/) are uploaded (only those missing or changed), every `.jsonl` blob
    goes through the blob-trigger path in the order MDC writes them, then the queued batches through
    the queue-trigger path, then the timer path runs as if it fired after the last sample day.
-4. A summary table per day and deployment, the regression it found, the dashboard written to
-   `.demo/dashboard.html`, and (unless --no-serve) the API and dashboard served until Ctrl-C.
+4. A summary table per day and deployment with what it means (monitor/demo_summary.py), the
+   regression it found, the dashboard written to `.demo/dashboard.html`, and (unless --no-serve) the
+   API and dashboard served until Ctrl-C, with the `export` lines that point other commands at the
+   demo's Azurite. The dashboard's port is checked before any processing.
 
 Every process the demo starts (Azurite, the API server thread) is stopped on the way out, Ctrl-C
 included.

@@ -1,8 +1,8 @@
 """The summary `python -m monitor demo` prints: a table per day and deployment, then what it means.
 
 Words (docs/demo.md): *lines read* are JSONL lines in the blobs; *records* are joined
-request/response pairs (a window's `row_count` is the records seen in it); a *lonely half* is a
-request or response whose partner never arrived, *expired* once the join time-to-live has passed
+request/response pairs (a window's `row_count` is the records seen in it); an *unmatched half* is a
+request or response whose partner has not arrived, *expired* once the join time-to-live has passed
 since its request time.
 """
 
@@ -112,8 +112,8 @@ def alerts_line(alerts: Sequence[Mapping[str, Any]], new: int) -> str:
     if not alerts:
         return line
     return (line + f": {parts} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}; one per metric, "
-            "window and segment; the table's alerts column counts the deployment and all-traffic rows, "
-            "the model_version segments are on the dashboard)")
+            "window and segment; the table's alerts column counts those of the deployments and all "
+            "traffic; the model_version segments are on the dashboard)")
 
 
 def similarity_line(windows: Sequence[Mapping[str, Any]]) -> str | None:

@@ -215,7 +215,7 @@ def load_dashboard(name: str, query: DashboardQuery | None = None, *,
 
 
 def unmatched_of(windows: Sequence[Mapping[str, Any]], metrics: Mapping[str, MetricConfig]) -> dict[str, int]:
-    """Records seen and lonely halves (expired / waiting) in range, from one metric's windows."""
+    """Records seen and unmatched halves (expired / waiting) in range, from one metric's windows."""
     first = next(iter(metrics), None)
     own = [w for w in windows if w.get("metric") == first]
     return {"records_seen": _total(own, "row_count"), "expired": _total(own, "unmatched_expired"),

@@ -41,7 +41,7 @@ nav.controls li a, nav.controls li span { display: inline-block; padding: 3px 10
          border-radius: 4px; background: #fff; text-decoration: none; overflow-wrap: anywhere; }
 nav.controls li [aria-current] { background: #003a5c; color: #fff; border-color: #003a5c; font-weight: 600; }
 form.range { display: flex; flex-wrap: wrap; gap: 6px; align-items: center; }
-form.range input { width: 190px; max-width: 100%; padding: 3px 6px; border: 1px solid #8c8c8c; border-radius: 4px; }
+form.range input { width: 16em; max-width: 100%; padding: 3px 6px; border: 1px solid #8c8c8c; border-radius: 4px; }
 form.range input[aria-invalid="true"] { border: 2px solid #a33f00; }
 form.range button { padding: 3px 12px; border: 1px solid #003a5c; border-radius: 4px; background: #003a5c;
          color: #fff; cursor: pointer; }

@@ -24,16 +24,16 @@ def _range_params(data: DashboardData, links: Mapping[str, str]) -> dict[str, st
 
 
 def data_panel(data: DashboardData) -> str:
-    """Records seen and lonely halves in range (from the windows): the words docs/api.md defines."""
+    """Records seen and unmatched halves in range (from the windows): the words docs/api.md defines."""
     u = data.unmatched
     items = [("records seen", u.get("records_seen", 0)),
-             ("lonely halves expired", u.get("expired", 0)),
-             ("lonely halves waiting", u.get("waiting", 0))]
+             ("unmatched halves expired", u.get("expired", 0)),
+             ("unmatched halves waiting", u.get("waiting", 0))]
     body = "".join(f'<div><dt>{e(k)}</dt><dd data-testid="panel-{e(k.replace(" ", "-"))}">{e(v)}</dd></div>'
                    for k, v in items)
     return (f'<section class="panel" aria-label="Data in range" data-testid="status-panel"><dl>{body}</dl>'
-            '<p class="legend">Records seen: joined request/response pairs in the range\'s windows. A lonely half '
-            "is a request or response whose partner never arrived: waiting within the join time-to-live "
+            '<p class="legend">Records seen: joined request/response pairs in the range\'s windows. An unmatched half '
+            "is a request or response whose partner has not arrived: waiting within the join time-to-live "
             f"({data.config.source.join_ttl_minutes} min after its request time), expired after it.</p></section>")
 
 

@@ -199,7 +199,7 @@ def test_demo_summary_explains_itself(demo_runs: tuple[subprocess.CompletedProce
     assert "model_version" in alerts
     table = _table(out)
     shown = sum(row["alerts"] for row in table.values())
-    assert shown < stored and "the table's alerts column counts the deployment and all-traffic rows" in alerts
+    assert shown < stored and "the table's alerts column counts those of the deployments and all traffic" in alerts
     failing = _line(out, "Failing examples:")
     assert "breached window first" in failing
     command = [line.strip() for line in out.splitlines() if line.strip().startswith("python -m monitor records")]
