@@ -219,7 +219,13 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from monitor.api.serve import serve
+    from monitor.errors import StorageError
+    from monitor.storage.reach import check_reachable
 
+    try:
+        check_reachable(("table",))
+    except StorageError as exc:   # serve anyway: each request answers 503 until the storage is back
+        _warn([exc.message])
     serve(args.host, args.port)
     return 0
 

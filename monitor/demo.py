@@ -451,6 +451,7 @@ def run_demo(serve: bool = True, port: int = 7071) -> int:
     """Run the demo; serve the dashboard until Ctrl-C when `serve`. Returns the exit code."""
     from monitor.config import parse_config
     from monitor.settings import get_settings
+    from monitor.storage.reach import check_reachable
 
     if serve:
         check_port(port)
@@ -461,6 +462,8 @@ def run_demo(serve: bool = True, port: int = 7071) -> int:
     with (interrupt_on_termination(), demo_lock(directory), quiet_logs(),
           demo_environment(directory, judge_slug(config)) as where):
         settings = get_settings()
+        if not where.startswith("Azurite"):
+            check_reachable(("table", "queue", "blob"))
         put_monitor(config)
         _note(f"storage: {where}; watched container {settings.MDC_CONTAINER!r}; "
               f"inline batch limit {settings.INLINE_BATCH_LIMIT}")

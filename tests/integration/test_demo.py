@@ -187,6 +187,13 @@ def test_demo_summary_explains_itself(demo_runs: tuple[subprocess.CompletedProce
     totals = MANIFEST["totals"]
     assert re.search(r"\d+ lines read", _line(out, "Blobs:"))
     assert f"({totals['unmatched']} expired, 0 waiting" in _line(out, "Records:")
+    # The windows too: aggregated as of the day after the data (long before "now", when the halves were
+    # first seen), the lonely halves are past the join time-to-live counted from their request time.
+    from monitor.aggregate import query_windows
+
+    days = query_windows("contoso-support", metric="groundedness", segment="all")
+    assert sum(w["unmatched_expired"] for w in days) == totals["unmatched"]
+    assert sum(w["unmatched_pending"] for w in days) == 0
     assert "records = joined request/response pairs" in out
     similarity = _line(out, "Similarity")
     found = re.search(r"only the (\d+) of (\d+) records .* other (\d+) count", similarity)
