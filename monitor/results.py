@@ -9,15 +9,16 @@ Cost of the records drill-down
 ------------------------------
 Scores are partitioned by hour (`{monitor}|{yyyymmddHH}`), not by score, so "lowest scores first"
 needs every score in the requested range: one query over the PartitionKey range of the hours
-between `start` and `end` (both optional; without them, every hour of the monitor), reading only
+overlapping [`start`, `end`) (both optional; without them, every hour of the monitor), reading only
 the small score properties (`select`), never the texts. That is one entity read per
 record x metric in range: about 5 reads per record with the five built-in metrics, i.e. roughly
 1 000 entities (a few table pages) per hour at 200 sampled records an hour. Only the records of
 the returned page are then read (one point read each, `limit` at most 200) to attach prompt,
 completion and context. A range of more than :data:`MAX_SCAN_SCORES` scores is refused with a
-422 asking for a narrower `start`/`end`. Pages are cut by a keyset continuation token (the sort
-key of the last item), so a page never repeats or skips an item when new scores arrive, but each
-page re-reads the range.
+422 asking for a narrower `start`/`end` (the dashboard asks for one window at a time). Order:
+lowest score first, newest first among equal scores. Pages are cut by a keyset continuation token
+(the sort key of the last item), so a page never repeats or skips an item when new scores arrive,
+but each page re-reads the range.
 """
 
 from __future__ import annotations

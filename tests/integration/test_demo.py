@@ -299,6 +299,21 @@ def _assert_failing_order(driver: Any, day: str) -> None:
         assert low_a < low_b or (low_a == low_b and time_a >= time_b), keys
 
 
+def _assert_next_page(driver: Any, day: str, total: int) -> None:
+    """Page 2 continues where page 1 stopped (same order, no repeats) and says which examples it shows."""
+    first = [(r.get_attribute("textContent"), _row_key(r)) for r in _by_testid(driver, "failing-row")]
+    assert _by_testid(driver, "failing-shown")[0].text == f"Showing 1-{len(first)} of {total}"
+    driver.get(_by_testid(driver, "failing-next")[0].get_attribute("href"))
+    second = _by_testid(driver, "failing-row")
+    assert second and not {_row_key(r) for r in second} & {key for _, key in first}
+    assert _by_testid(driver, "failing-shown")[0].text.startswith(f"Showing {len(first) + 1}-")
+    _assert_failing_order(driver, day)
+
+
+def _row_key(row: Any) -> str:
+    return str(row.find_element("css selector", "code").get_attribute("textContent"))
+
+
 @pytest.mark.slow
 @pytest.mark.azurite
 @pytest.mark.browser
@@ -332,6 +347,9 @@ def test_demo_dashboard_in_chromium_at_three_widths(demo_runs: Any, persisted_st
                 total = int(_by_testid(driver, "failing-total")[0].text)
                 assert total >= len(_by_testid(driver, "failing-row"))
                 assert _no_page_scroll(driver), f"the page scrolls sideways at {width} px"
+                if width == WIDTHS[-1]:
+                    _assert_next_page(driver, day, total)
+                    driver.get(url)
                 cell = _by_testid(driver, "failing-row")[0].find_element("css selector", "td")
                 display = driver.execute_script("return getComputedStyle(arguments[0]).display", cell)
                 assert display == ("block" if width < 760 else "table-cell"), (width, display)
