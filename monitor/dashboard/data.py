@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -202,7 +202,7 @@ def load_dashboard(name: str, query: DashboardQuery | None = None, *,
     if query.metric is not None and query.metric not in metrics:
         found.append(f"Metric {query.metric!r} is not a metric of this monitor ({', '.join(metrics)}); "
                      "showing every metric's failing examples.")
-        query = DashboardQuery(**{**query.__dict__, "metric": None})
+        query = replace(query, metric=None)
     return DashboardData(
         name=name, config=config, segment=query.segment, segments=segments, start=start, end=end,
         metrics=[metric_view(m, s, [w for w in chosen if w.get("metric") == m]) for m, s in metrics.items()],
@@ -234,7 +234,7 @@ def _scope(config: MonitorConfig, query: DashboardQuery, windows: Sequence[Mappi
            ) -> tuple[str, str, str | None, str] | None:
     """(window_start, segment, metric, why) of the examples to show, or None."""
     enabled = config.enabled_metrics()
-    own = [w for w in windows if w.get("metric") in enabled]
+    own = [w for w in windows if w.get("metric") in enabled and query.metric in (None, w.get("metric"))]
     if query.window is not None:
         return iso(query.window), query.segment, query.metric, "selected"
     # The page's segment first; on all traffic, then a breach of any deployment or model version.
@@ -247,8 +247,7 @@ def _scope(config: MonitorConfig, query: DashboardQuery, windows: Sequence[Mappi
             worst = min((w for w in breached if str(w["window_start"]) == latest),
                         key=lambda w: (-_failing_count(w), float(w.get("pass_rate") or 0), str(w["segment"])))
             return latest, str(worst["segment"]), query.metric or str(worst["metric"]), "breached"
-    failing = [w for w in own if w.get("segment") == query.segment and _failing_count(w)
-               and (query.metric is None or w.get("metric") == query.metric)]
+    failing = [w for w in own if w.get("segment") == query.segment and _failing_count(w)]
     if failing:
         return max(str(w["window_start"]) for w in failing), query.segment, query.metric, "latest"
     return None
@@ -270,14 +269,14 @@ def failing_view(name: str, config: MonitorConfig, query: DashboardQuery,
                        per_metric=per_metric, first=query.first, page=query.page,
                        choices=_choices(windows, segment))
     if window_end is None:
-        return FailingView(**{**base.__dict__, "error": f"no window starts at {window_start} for segment {segment}"})
+        return replace(base, error=f"no window starts at {window_start} for segment {segment}")
     try:
         answer = results.records(name, results.RecordQuery(
             metric=metric, start=start, end=parse_time(window_end), segment=segment, failing=True,
             limit=FAILING_PAGE, continuation=query.page))
     except UserError as exc:
-        return FailingView(**{**base.__dict__, "error": exc.message})
-    return FailingView(**{**base.__dict__, "records": answer["records"], "next": answer["next"]})
+        return replace(base, error=exc.message)
+    return replace(base, records=answer["records"], next=answer["next"])
 
 
 def _choices(windows: Sequence[Mapping[str, Any]], segment: str) -> list[WindowChoice]:

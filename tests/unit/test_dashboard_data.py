@@ -44,6 +44,9 @@ def test_failing_examples_start_at_the_breached_window() -> None:
     assert _scope(CONFIG, DashboardQuery(segment="deployment=blue"), later) is None
     quiet = [window(18, "fluency", passed=19), window(19, "fluency", passed=20)]
     assert _scope(CONFIG, DashboardQuery(), quiet) == ("2026-11-18T00:00:00Z", "all", None, "latest")
+    # A metric picked without a window: only that metric's breaches and failures count.
+    assert _scope(CONFIG, DashboardQuery(metric="fluency"), windows) == ("2026-11-20T00:00:00Z", "all", "fluency",
+                                                                         "latest")
     picked = DashboardQuery(segment="deployment=green", window=datetime(2026, 11, 18, tzinfo=UTC), metric="fluency")
     assert _scope(CONFIG, picked, windows) == ("2026-11-18T00:00:00Z", "deployment=green", "fluency", "selected")
 
