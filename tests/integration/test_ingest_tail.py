@@ -117,7 +117,7 @@ def test_appends_with_a_split_line_are_read_once(mdc_container: ContainerClient,
     assert status["bytes_read"] == size  # every byte read once, the split line included
     assert status["open_blobs"] == 2
     page = dashboard_html(monitor_name)  # the status panel: open blobs and ingestion lag
-    assert 'data-testid="open-blobs">2<' in page and 'data-testid="ingestion-lag">0 s<' in page
+    assert 'data-testid="panel-open-blobs">2<' in page and 'data-testid="panel-ingestion-lag">0 s<' in page
 
     closed = tail(capsys, T + timedelta(hours=1, minutes=15), monitor_name)  # period over + grace, size unchanged
     assert closed["closed"] == 2
