@@ -279,6 +279,9 @@ class Ingestor:
             for stream in list(streams):
                 if not next(stream, False):
                     streams.remove(stream)
+        for job in jobs:
+            if job.replaced:  # reported once, in the quarantine, with what was found
+                work.reject(job, Rejection(0, "blob_replaced", f"{job.replaced}; it is not read again"))
         work.finish(jobs)
         work.judge(jobs)
         for job in jobs:
@@ -343,17 +346,15 @@ class Ingestor:
     def _settle(self, job: _Job, now: datetime) -> None:
         """The job's new state: counts added, size seen, closed when due, replaced when found so."""
         state, view = job.state, job.view
-        if job.replaced:
-            state.state = "deleted" if job.action == "deleted" else "replaced"
-            state.detail = job.replaced
-            job.delta.reject("blob_replaced")
-            state.counts.reject("blob_replaced")
-            return
         counts = state.counts
         for name in ("rows", "records", "pending", "joined_in_memory", "unsampled", "foreign", "quarantined",
                      "batches", "queued", "judged_inline", "bytes_read"):
             setattr(counts, name, getattr(counts, name) + getattr(job.delta, name))
         counts.reasons.update(job.delta.reasons)
+        if job.replaced:
+            state.state = "deleted" if job.action == "deleted" else "replaced"
+            state.detail = job.replaced
+            return
         for partition, segments in job.unsampled.items():
             into = state.unsampled_hours.setdefault(partition, {})
             for segment, n in segments.items():
@@ -542,6 +543,9 @@ class _Pass:
         for segment in ["all"] + ([f"deployment={deployment}"] if deployment else []) + (
                 [f"model_version={model}"] if model else []):
             segments[segment] = segments.get(segment, 0) + 1
+
+    def reject(self, job: _Job, rejection: Rejection) -> None:
+        self._rejections.append((job, rejection))
 
     def _duplicate(self, job: _Job, line: int, key: str, first: str) -> None:
         detail = f"join key {key!r} was already taken by {first}; the first one is kept (docs/ingestion.md)"

@@ -374,6 +374,8 @@ def test_blob_replaced_by_a_shorter_one_is_reported(mdc_container: ContainerClie
     status = monitor_status(monitor_name)
     assert status["blobs_replaced"] == 1 and status["quarantine_reasons"] == {"blob_replaced": 1}
     assert path("model_outputs") in status["replaced_blobs"][0]["blob"]
+    (entry,) = cli(capsys, "quarantine", "--monitor", monitor_name, "--reason", "blob_replaced")
+    assert entry["line"] == 0 and "shrank from" in str(entry["detail"])
     # Nothing is re-counted: status and the windows agree on the 10 records read before.
     aggregate_command(monitor_name, T + timedelta(hours=2))
     rows = sum(w["row_count"] for w in query_windows(monitor_name)
@@ -384,6 +386,15 @@ def test_blob_replaced_by_a_shorter_one_is_reported(mdc_container: ContainerClie
     tail(capsys, T + timedelta(minutes=32), monitor_name)
     assert monitor_status(monitor_name)["blobs_replaced"] == 2
     assert monitor_status(monitor_name)["records"] == 10
+    # Deleted while open: reported the same way.
+    other = path("model_inputs", file="e" * 32 + "000000.jsonl")
+    mdc_container.upload_blob(other, jsonl([request(50)]))
+    tail(capsys, T + timedelta(minutes=33), monitor_name)
+    mdc_container.delete_blob(other)
+    tail(capsys, T + timedelta(minutes=34), monitor_name)
+    status = monitor_status(monitor_name)
+    assert status["blobs_replaced"] == 3 and {b["state"] for b in status["replaced_blobs"]} == {"replaced", "deleted"}
+    assert status["quarantine_reasons"] == {"blob_replaced": 3} and status["records"] == 10
 
 
 # --- custom JSONL --------------------------------------------------------------------------------
