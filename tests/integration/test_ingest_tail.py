@@ -134,6 +134,23 @@ def test_appends_with_a_split_line_are_read_once(mdc_container: ContainerClient,
     assert status["unmatched_detail"]["inputs"] == 2 and status["bytes_read"] == size + len(json.dumps(request(4))) + 2
 
 
+def test_block_blob_committed_again_with_more_data_is_read_from_its_offset(
+        mdc_container: ContainerClient, monitor_name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    setup_monitor(mdc_container, monitor_name)
+    first = jsonl(request(i) for i in range(3))
+    mdc_container.upload_blob(path("model_inputs"), first)
+    mdc_container.upload_blob(path("model_outputs"), jsonl(response(i) for i in range(6)))
+    event(capsys, mdc_container, path("model_inputs"))
+    tail(capsys, T + timedelta(minutes=20), monitor_name)
+    assert monitor_status(monitor_name)["records"] == 3
+    more = first + jsonl(request(i) for i in range(3, 6))  # PutBlockList again: same start, more lines
+    mdc_container.upload_blob(path("model_inputs"), more, overwrite=True)
+    report = tail(capsys, T + timedelta(minutes=21), monitor_name)
+    assert report["bytes_read"] == len(more) - len(first) and report["replaced"] == 0
+    status = monitor_status(monitor_name)
+    assert status["records"] == 6 and status["unmatched"] == 0 and status["duplicate_keys"] == 0
+
+
 @pytest.mark.parametrize("outputs_first", [False, True], ids=["inputs-first", "outputs-first"])
 def test_two_growing_blobs_join_in_memory(mdc_container: ContainerClient, monitor_name: str,
                                           capsys: pytest.CaptureFixture[str], outputs_first: bool) -> None:
