@@ -170,7 +170,8 @@ class Ingestor:
              force: bool = False, known: dict[str, tuple[TailState, bool]] | None = None) -> list[BlobReport]:
         """One pass over `views` (blobs of this monitor). `known` holds ledger states already read
         (the tail timer reads them all at once); others are read one by one. `force` reads every
-        blob again from its first byte (re-evaluation), recomputing its counts."""
+        blob again from its first byte as if nothing had been committed (what a re-run after a crash
+        does), recomputing its counts: records are adopted, nothing is counted twice."""
         now = now or datetime.now(UTC)
         ledger = Ledger(self._tables["ledger"], config.name)
         jobs: list[_Job] = []
@@ -216,6 +217,9 @@ class Ingestor:
             if state is None:  # counted once, as a skipped blob
                 ledger.commit(TailState(config.name, view.container, view.name, state="skipped",
                                         size=view.size, detail=report.ignored))
+            return None
+        if state is None and view.deleted:
+            report.ignored = "the blob no longer exists (deleted before it was ever read)"
             return None
         if state is None:
             state = TailState(config.name, view.container, view.name, period_end=_period_end(config, view, path))
