@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Literal, TypeVar
 
 from monitor.config import MonitorConfig
 from monitor.ingest.claims import BatchRef, Claimer, ClaimResult, check_size, record_ref, sampled
@@ -50,6 +50,9 @@ GROUP_BYTES = 8 * 1024 * 1024
 # lines), the oldest are persisted to the join table, so memory stays bounded whatever the pass.
 WAITING_BYTES = 16 * 1024 * 1024
 CLAIM_THREADS = 4  # claim transactions in flight at once
+KEYS_REMEMBERED = 100_000  # join keys a pass remembers to tell duplicates (bounded memory)
+K = TypeVar("K")
+V = TypeVar("V")
 Action = Literal["read", "close", "replaced", "deleted"]
 
 
@@ -419,6 +422,12 @@ class _Tracked:
         return chunk
 
 
+def _remember(seen: OrderedDict[K, V], key: K, value: V) -> None:
+    seen[key] = value
+    if len(seen) > KEYS_REMEMBERED:
+        seen.popitem(last=False)
+
+
 def _same_etag(a: str, b: str) -> bool:
     """ETags compared without their quotes (listings and properties calls differ in quoting)."""
     return a.strip('"') == b.strip('"')
@@ -457,10 +466,12 @@ class _Pass:
         self._claimers: dict[str, Claimer] = {}
         self._waiting: OrderedDict[tuple[str, str], tuple[Half, _Job, int]] = OrderedDict()  # (key, side)
         self._waiting_bytes = 0
-        self._taken: dict[tuple[str, str], tuple[_Job, int]] = {}  # sampled (key, side) of this pass
+        # Sampled (key, side) of this pass, the most recent KEYS_REMEMBERED: a duplicate beyond them
+        # is still found by its claim (a record from another line), as across passes.
+        self._taken: OrderedDict[tuple[str, str], tuple[_Job, int]] = OrderedDict()
         self._claiming: ThreadPoolExecutor | None = None
         self._inflight: list[tuple[Future[ClaimResult], dict[str, tuple[_Job, int]]]] = []
-        self._seen: dict[str, tuple[_Job, int]] = {}  # custom JSONL keys of this pass
+        self._seen: OrderedDict[str, tuple[_Job, int]] = OrderedDict()  # custom JSONL keys, likewise
         self._ready: dict[tuple[str, str], list[tuple[Record, _Job]]] = defaultdict(list)
         self._batch_counts = BlobCounts()
         self._batches = sink.open(config, self._batch_counts)
@@ -516,7 +527,7 @@ class _Pass:
         if first is not None:
             self._duplicate(job, flat.line, flat.key, f"{first[0].origin} line {first[1]}")
             return
-        self._seen[flat.key] = (job, flat.line)
+        _remember(self._seen, flat.key, (job, flat.line))
         self._add(self._record(flat.key, flat.row, flat.time, flat), job, flat.line)
 
     def _half(self, job: _Job, half: Half, size: int) -> None:
@@ -528,7 +539,7 @@ class _Pass:
         if first is not None:
             self._duplicate(job, half.line, half.key, f"{first[0].origin} line {first[1]}")
             return
-        self._taken[(half.key, half.side)] = (job, half.line)
+        _remember(self._taken, (half.key, half.side), (job, half.line))
         other = "output" if half.side == "input" else "input"
         waiting = self._waiting.pop((half.key, other), None)
         if waiting is None:
