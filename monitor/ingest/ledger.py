@@ -150,9 +150,10 @@ class Ledger:
             return None, True
         return _decode(entity), _lease_free(entity)
 
-    def states(self) -> Iterator[tuple[TailState, bool]]:
-        """Every blob this monitor has seen (one partition query)."""
-        for entity in self._table.query_entities("PartitionKey eq @pk", parameters={"pk": self._monitor}):
+    def open_states(self) -> Iterator[tuple[TailState, bool]]:
+        """The monitor's open blobs (one filtered partition query: closed blobs are never read back)."""
+        for entity in self._table.query_entities("PartitionKey eq @pk and state eq 'open'",
+                                                 parameters={"pk": self._monitor}):
             yield _decode(entity), _lease_free(entity)
 
     def acquire(self, state: TailState, lease_seconds: float) -> bool:

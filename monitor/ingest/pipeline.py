@@ -80,6 +80,7 @@ class BlobReport:
     ignored: str | None = None
     state: str = ""
     closed: bool = False  # this pass closed the blob
+    opened: bool = False  # this pass saw the blob for the first time
     counts: BlobCounts = field(default_factory=BlobCounts)  # what this pass added
 
 
@@ -170,9 +171,9 @@ class Ingestor:
 
     # --- planning -------------------------------------------------------------------------------
     def tail(self, config: MonitorConfig, views: list[BlobView], *, now: datetime | None = None,
-             force: bool = False, known: dict[str, tuple[TailState, bool]] | None = None) -> list[BlobReport]:
+             force: bool = False, known: dict[str, tuple[TailState | None, bool]] | None = None) -> list[BlobReport]:
         """One pass over `views` (blobs of this monitor). `known` holds ledger states already read
-        (the tail timer reads them all at once); others are read one by one. `force` reads every
+        (None: no entry yet); others are read one by one. `force` reads every
         blob again from its first byte as if nothing had been committed (what a re-run after a crash
         does), recomputing its counts: records are adopted, nothing is counted twice."""
         now = now or datetime.now(UTC)
@@ -208,7 +209,7 @@ class Ingestor:
         return self.tail(config, [view], now=now, force=force)[0]
 
     def _plan(self, config: MonitorConfig, ledger: Ledger, view: BlobView, report: BlobReport, now: datetime,
-              force: bool, known: dict[str, tuple[TailState, bool]] | None) -> _Job | None:
+              force: bool, known: dict[str, tuple[TailState | None, bool]] | None) -> _Job | None:
         path = parse_mdc_path(view.name) if config.source.format == "mdc" else None
         if path is not None and path.is_copy:
             report.ignored = f"{path.collection!r} holds Azure ML monitoring's copies of the append blobs"
@@ -226,6 +227,7 @@ class Ingestor:
             return None
         if state is None:
             state = TailState(config.name, view.container, view.name, period_end=_period_end(config, view, path))
+            report.opened = True
         report.state = state.state
         if not free:
             report.busy = report.skipped = True

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from azure.storage.blob import BlobPrefix, BlobProperties, ContainerClient
 
 from monitor.config import MonitorConfig
-from monitor.ingest.ledger import Ledger, blob_hash
+from monitor.ingest.ledger import Ledger, TailState, blob_hash
 from monitor.ingest.paths import (
     RATES,
     Period,
@@ -33,6 +34,7 @@ from monitor.ingest.pipeline import BlobReport, BlobView, Ingestor
 from monitor.keys import iso
 
 _YEAR = re.compile(r"^\d{4}$")
+SWEEP_THREADS = 4
 MAX_DEPTH = 6
 
 
@@ -59,7 +61,7 @@ class Lister:
 
     def children(self, folder: str) -> tuple[set[str], list[BlobProperties]]:
         """Sub-folders and blobs directly in `folder`."""
-        cached = self._cache.get(folder)
+        cached = self._cache.get(folder)  # threads sweep different folders: one writer per key
         if cached is None:
             folders: set[str] = set()
             blobs: list[BlobProperties] = []
@@ -108,12 +110,20 @@ def sweep(container: ContainerClient, config: MonitorConfig, at: datetime) -> Fo
     if not roots and not mdc:  # custom JSONL without date folders: a listing of the whole prefix
         found.blobs += [b for b in container.list_blobs(name_starts_with=config.source.prefix)
                         if b.name.endswith(".jsonl")]
-    periods = {p for rate in RATES for p in (period_at(rate, at), period_at(rate, at).previous())}
-    for root in roots:
-        for period in sorted(periods, key=lambda p: (p.rate, p.start)):
+    periods = sorted({p for rate in RATES for p in (period_at(rate, at), period_at(rate, at).previous())},
+                     key=lambda p: (RATES.index(p.rate), p.start))
+
+    def blobs_of(root: str) -> list[BlobProperties]:
+        out = []
+        for period in periods:
             folder = root + period.folder()
             if lister.exists(folder, root):
-                found.blobs += [b for b in lister.children(folder)[1] if b.name.endswith(".jsonl")]
+                out += [b for b in lister.children(folder)[1] if b.name.endswith(".jsonl")]
+        return out
+
+    with ThreadPoolExecutor(max_workers=SWEEP_THREADS, thread_name_prefix="sweep") as pool:
+        for blobs in pool.map(blobs_of, roots):  # collection folders listed side by side
+            found.blobs += blobs
     found.listings = lister.listings
     return found
 
@@ -176,7 +186,8 @@ def tail_monitor(ingestor: Ingestor, ledger: Ledger, container: ContainerClient,
                  view_of: Callable[[str], BlobView], config: MonitorConfig, at: datetime) -> TailReport:
     """Advance every open blob of the monitor, open the blobs the sweep finds, close what is due."""
     report = TailReport(monitor=config.name, at=iso(at))
-    known = {state.row_key: (state, free) for state, free in ledger.states()}
+    known: dict[str, tuple[TailState | None, bool]] = {
+        state.row_key: (state, free) for state, free in ledger.open_states()}
     found = sweep(container, config, at)
     report.listings = found.listings
     report.skipped_collections = sorted(found.skipped_collections)
@@ -184,15 +195,21 @@ def tail_monitor(ingestor: Ingestor, ledger: Ledger, container: ContainerClient,
     for blob in found.blobs:
         views[blob_hash(container.container_name, blob.name)] = BlobView(
             container.container_name, blob.name, int(blob.size), str(blob.etag), blob.last_modified)
-    for key, (state, _) in known.items():
-        if state.state == "open" and key not in views and state.container == container.container_name:
-            views[key] = view_of(state.name)
+    missing = [(key, state.name) for key, (state, _) in known.items()
+               if state is not None and key not in views and state.container == container.container_name]
+    unknown = [key for key in views if key not in known]  # new, or closed: their entries one by one
+    with ThreadPoolExecutor(max_workers=SWEEP_THREADS, thread_name_prefix="tail") as pool:
+        for (key, _), view in zip(missing, pool.map(lambda item: view_of(item[1]), missing), strict=True):
+            views[key] = view
+        for key, entry in zip(unknown, pool.map(lambda k: ledger.get(views[k].container, views[k].name), unknown),
+                              strict=True):
+            known[key] = entry
     ordered = sorted(views.values(), key=lambda v: (period_key(v.name), v.name))
     report.blobs_seen = len(ordered)
     for start in range(0, len(ordered), PASS_BLOBS):
         unit = ordered[start:start + PASS_BLOBS]
-        for view, blob_report in zip(unit, ingestor.tail(config, unit, now=at, known=known), strict=True):
-            _count(report, blob_report, blob_hash(view.container, view.name) not in known)
+        for blob_report in ingestor.tail(config, unit, now=at, known=known):
+            _count(report, blob_report)
     return report
 
 
@@ -202,14 +219,14 @@ def period_key(name: str) -> str:
     return path.period.folder() if path else ""
 
 
-def _count(report: TailReport, blob: BlobReport, new: bool) -> None:
+def _count(report: TailReport, blob: BlobReport) -> None:
     if blob.ignored:
         return
     if blob.busy:
         report.busy += 1
         return
     counts = blob.counts
-    report.opened += int(new)
+    report.opened += int(blob.opened)
     report.advanced += int(counts.bytes_read > 0)
     report.closed += int(blob.closed)
     report.replaced += int(blob.state in ("replaced", "deleted") and not blob.skipped)
