@@ -6,7 +6,9 @@ The CLI (`monitors put|list|get|delete`) and the HTTP API both go through this m
 from __future__ import annotations
 
 import builtins
+import functools
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +17,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from monitor.config import MonitorConfig, parse_config
 from monitor.errors import ConfigError, NotFoundError
 from monitor.keys import iso
+from monitor.outbound import OutboundError, OutboundPolicy, current_policy
 from monitor.storage.tables import Tables, get_entity
 
 PARTITION = "monitor"
@@ -67,17 +70,49 @@ class MonitorStore:
 
     @staticmethod
     def _check_prompts(config: MonitorConfig) -> None:
-        """Custom metrics must name a prompt file that loads; fail at put time, not at judge time."""
-        from monitor.judge.prompts import PromptError, load_prompt
-
-        errors = []
-        for name, metric in config.metrics.items():
-            if metric.prompt is None:
-                continue
-            try:
-                load_prompt(metric.prompt)
-            except PromptError as exc:
-                errors.append({"field": f"metrics.{name}.prompt", "message": str(exc)})
+        """What a config reaches outside itself must be allowed (docs/security.md), and custom metrics
+        must name a prompt that loads: fail at put time, not at judge time. Errors name the field
+        (and the metric), never a path of the server."""
+        errors = trust_errors(config, current_policy())
         if errors:
-            raise ConfigError("invalid monitor configuration: " + "; ".join(e["message"] for e in errors),
-                              details=errors)
+            raise ConfigError("invalid monitor configuration: " + "; ".join(
+                f"{e['field']}: {e['message']}" for e in errors), details=errors)
+
+
+def trust_errors(config: MonitorConfig, policy: OutboundPolicy) -> builtins.list[dict[str, str]]:
+    """Every outbound URL, key setting and prompt of a config checked against the policy."""
+    from monitor.judge.prompts import PromptError, load_prompt
+
+    errors: builtins.list[dict[str, str]] = []
+    judge = config.judge
+    checks: builtins.list[tuple[str, Callable[[], object]]] = []
+    if judge.api_key_setting:
+        checks.append(("judge.api_key_setting", lambda: policy.check_key_setting(str(judge.api_key_setting))))
+    urls = {"judge.endpoint": judge.endpoint if judge.provider == "azure_openai" else None,
+            "judge.base_url": judge.base_url if judge.provider == "openai" else None,
+            "alerts.webhook_url": config.alerts.webhook_url}
+    for field, url in urls.items():
+        if url is not None:
+            checks.append((field, functools.partial(policy.check_url, url, field)))
+    if judge.provider == "azure_openai" and not judge.api_key_setting and judge.endpoint:
+        endpoint = judge.endpoint
+        checks.append(("judge.endpoint", lambda: _token_host(policy, endpoint)))
+    for name, metric in config.metrics.items():
+        if metric.prompt is not None:
+            checks.append((f"metrics.{name}.prompt", functools.partial(load_prompt, metric.prompt)))
+    for field, check in checks:
+        try:
+            check()
+        except OutboundError as exc:
+            errors.append({"field": field, "message": str(exc.details[0]["message"])})
+        except PromptError as exc:
+            errors.append({"field": field, "message": exc.message})
+    return errors
+
+
+def _token_host(policy: OutboundPolicy, endpoint: str) -> None:
+    if not policy.token_allowed(endpoint):
+        raise OutboundError("judge.endpoint", "the app sends its Entra ID token only to Azure AI hosts "
+                            "(*.openai.azure.com, *.cognitiveservices.azure.com, *.services.ai.azure.com) or "
+                            "to hosts listed by name in OUTBOUND_ALLOWED_HOSTS; name a key setting in "
+                            "judge.api_key_setting for another server")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from azure.storage.blob import ContainerClient
@@ -49,3 +50,19 @@ def monitor_name(request: pytest.FixtureRequest) -> str:
     """A monitor name unique to this test, so tests never see each other's state."""
     base = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40].strip("-")
     return f"t{next(_counter)}-{base}"[:63].rstrip("-")
+
+
+@pytest.fixture
+def prompt_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A folder set as CUSTOM_PROMPTS_DIR: custom prompts written there are named without a path."""
+    from monitor.judge.prompts import clear_prompt_cache
+    from monitor.settings import reset_settings
+
+    folder = tmp_path_factory.mktemp("prompts")
+    monkeypatch.setenv("CUSTOM_PROMPTS_DIR", str(folder))
+    reset_settings()
+    clear_prompt_cache()
+    yield folder
+    monkeypatch.delenv("CUSTOM_PROMPTS_DIR")
+    reset_settings()
+    clear_prompt_cache()

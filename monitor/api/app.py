@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from monitor.api.errors import install_error_handlers
-from monitor.api.middleware import ApiKeyMiddleware, CatchAllMiddleware
+from monitor.api.middleware import ApiKeyMiddleware, BodyLimitMiddleware, CatchAllMiddleware
 from monitor.api.routes import root_router, router
 
 TITLE = "Generative-AI quality monitor"
@@ -35,7 +35,9 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(root_router)
-    # Added last = outermost: the catch-all sees everything, the key check runs before routing.
+    # Added last = outermost: the catch-all sees everything, the key check runs before the body is
+    # read (an unauthenticated caller cannot make the app read anything), the body limit before routing.
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(ApiKeyMiddleware)
     app.add_middleware(CatchAllMiddleware)
     return app
