@@ -194,6 +194,8 @@ def refused_address(address: IPAddress) -> str | None:
             embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if embedded is not None:
             return refused_address(embedded)
+    if address.is_loopback:
+        return None  # accepted or not by the caller, by mode
     if address in METADATA_ADDRESSES:
         return "a cloud metadata endpoint"
     if address.is_link_local:
@@ -211,10 +213,9 @@ def _forbidden_setting(name: str) -> bool:
 
 
 # --- connection-time guards ------------------------------------------------------------------------
-def checked_addresses(policy: OutboundPolicy, host: str, port: int,
-                      resolve: Callable[..., list[Any]] = socket.getaddrinfo) -> list[Any]:
+def checked_addresses(policy: OutboundPolicy, host: str, port: int) -> list[Any]:
     """getaddrinfo results for host:port, refused whole if any address is refused."""
-    infos = resolve(host, port, type=socket.SOCK_STREAM)
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     for info in infos:
         policy.check_address(host, ipaddress.ip_address(info[4][0].split("%", 1)[0]))
     return list(infos)
