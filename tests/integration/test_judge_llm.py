@@ -90,10 +90,11 @@ def test_a_non_digit_reply_with_little_digit_probability_is_an_error(server: Fak
     assert (score.status, score.detail, score.raw) == ("error", "parse", "Score")
 
 
-GARBAGE = [("not json at all", "text/plain"), ({}, "application/json"), ({"choices": []}, "application/json"),
-           ({"choices": "x"}, "application/json"), ("not json", "application/json"), ('{"choices": [', "application/json"),
-           ("null", "application/json"), ("[]", "application/json"), ('{"choices": [{"message": null}]}', "application/json"),
-           ("<html><body>502 Bad Gateway</body></html>", "text/html")]
+JSON_TYPE = "application/json"
+GARBAGE = [("not json at all", "text/plain"), ({}, JSON_TYPE), ({"choices": []}, JSON_TYPE),
+           ({"choices": "x"}, JSON_TYPE), ("not json", JSON_TYPE), ('{"choices": [', JSON_TYPE),
+           ("null", JSON_TYPE), ("[]", JSON_TYPE),
+           ('{"choices": [{"message": null}]}', JSON_TYPE), ("<html><body>502 Bad Gateway</body></html>", "text/html")]
 
 
 @pytest.mark.parametrize(("body", "content_type"), GARBAGE)

@@ -124,7 +124,8 @@ def test_judge_key_settings_are_the_documented_ones(fake: FakeOpenAI, monkeypatc
 def test_in_azure_a_loopback_judge_is_never_called(fake: FakeOpenAI, secrets: None, in_azure: None,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JUDGE_KEY_X", "judge-key")
-    for judge in ({"provider": "openai", "model": "m", "base_url": fake.openai_base_url, "api_key_setting": "JUDGE_KEY_X"},
+    for judge in ({"provider": "openai", "model": "m", "base_url": fake.openai_base_url,
+                   "api_key_setting": "JUDGE_KEY_X"},
                   {"provider": "azure_openai", "endpoint": fake.azure_endpoint, "deployment": "d"}):
         with pytest.raises(JudgeFatalError, match="loopback"):
             judge_once(config(judge))

@@ -99,7 +99,8 @@ def test_judge_key_settings_accepted(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["MONITOR_STORAGE", "MDC_STORAGE", "MONITOR_API_KEY", "monitor_api_key",
                                   "MONITOR_STORAGE__credential", "MDC_STORAGE__blobServiceUri", "AzureWebJobsStorage",
-                                  "AZUREWEBJOBSSTORAGE", "APPLICATIONINSIGHTS_CONNECTION_STRING", "WEBSITE_AUTH_ENCRYPTION_KEY",
+                                  "AZUREWEBJOBSSTORAGE", "APPLICATIONINSIGHTS_CONNECTION_STRING",
+                                  "WEBSITE_AUTH_ENCRYPTION_KEY",
                                   "IDENTITY_HEADER", "MSI_SECRET", "AZURE_CLIENT_SECRET", "OUTBOUND_ALLOWED_HOSTS"])
 def test_forbidden_settings_stay_forbidden_even_when_listed(name: str) -> None:
     with pytest.raises(OutboundError, match="never be named"):
