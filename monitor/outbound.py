@@ -217,7 +217,7 @@ def checked_addresses(policy: OutboundPolicy, host: str, port: int) -> list[Any]
     """getaddrinfo results for host:port, refused whole if any address is refused."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     for info in infos:
-        policy.check_address(host, ipaddress.ip_address(info[4][0].split("%", 1)[0]))
+        policy.check_address(host, ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]))
     return list(infos)
 
 
