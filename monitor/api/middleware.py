@@ -43,8 +43,8 @@ async def send_json(send: Send, status: int, body: dict[str, Any],
     await send({"type": "http.response.body", "body": payload})
 
 
-class CatchAllMiddleware:
-    """Turns an exception no handler took into a generic JSON 500 (logged, never shown)."""
+class _HttpMiddleware:
+    """Pure ASGI middleware that acts on HTTP requests only (lifespan and others pass through)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -53,6 +53,16 @@ class CatchAllMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class CatchAllMiddleware(_HttpMiddleware):
+    """Turns an exception no handler took into a generic JSON 500 (logged, never shown)."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:
@@ -94,18 +104,15 @@ def key_matches(presented: str | None, expected: str) -> bool:
     return hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8"))
 
 
-class ApiKeyMiddleware:
+class ApiKeyMiddleware(_HttpMiddleware):
     """When `MONITOR_API_KEY` is set (read per request), every route but health needs it.
 
     In Azure the Functions host enforces function keys itself (authLevel FUNCTION); this is the
     same check for the locally served app.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") in OPEN_PATHS:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("path") in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
         expected = get_settings().MONITOR_API_KEY
@@ -119,7 +126,7 @@ class ApiKeyMiddleware:
         await self.app(scope, receive, send)
 
 
-class BodyLimitMiddleware:
+class BodyLimitMiddleware(_HttpMiddleware):
     """Reads a request body only up to MAX_REQUEST_BYTES, then hands it to the app.
 
     A declared `content-length` over the limit is answered 413 before a byte is read; a body that
@@ -129,13 +136,7 @@ class BodyLimitMiddleware:
     message, so every route (and FastAPI's own body parsing) sees the same bytes.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = get_settings().MAX_REQUEST_BYTES
         refusal = _declared_length_refusal(scope, limit)
         body = None if refusal else await _read_bounded(receive, limit)

@@ -9,7 +9,6 @@ oversize variant. Inputs that ever found a failure are kept as explicit `@exampl
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -20,9 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from monitor.api import create_app
-from monitor.api.serve import BackgroundServer, start_background_server
-from monitor.azurite import Azurite
-from monitor.settings import reset_settings
+from monitor.api.serve import BackgroundServer
 
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
 APP = create_app()
@@ -30,14 +27,6 @@ ACCEPTABLE = {200, 201, 204, 400, 401, 404, 405, 413, 415, 422}
 BOUNDED = settings(max_examples=60, deadline=None, database=None, derandomize=True,
                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                           HealthCheck.data_too_large])
-
-
-@pytest.fixture
-def client(storage: Azurite, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.delenv("MONITOR_API_KEY", raising=False)
-    reset_settings()
-    with TestClient(APP, raise_server_exceptions=False) as test_client:
-        yield test_client
 
 
 # --- hypothesis bodies ------------------------------------------------------------------------------
@@ -54,8 +43,8 @@ CONFIG_LIKE = st.recursive(
     max_leaves=25)
 
 
-def put(client: TestClient, body: bytes) -> int:
-    response = client.put("/api/monitors/fuzz-target", content=body, headers={"content-type": "application/json"})
+def put(api: TestClient, body: bytes) -> int:
+    response = api.put("/api/monitors/fuzz-target", content=body, headers={"content-type": "application/json"})
     assert response.status_code in ACCEPTABLE, (response.status_code, response.text, body[:300])
     assert response.headers["content-type"].startswith("application/json")
     if response.status_code >= 400:
@@ -71,8 +60,8 @@ def put(client: TestClient, body: bytes) -> int:
 @example(body={"source": {"prefix": "p/"},
                "judge": {"provider": "openai", "model": "m", "api_key_setting": "MDC_STORAGE"}})
 @example(body={"source": {"prefix": "\x00\ud800"}})
-def test_json_bodies_never_answer_5xx(client: TestClient, body: Any) -> None:
-    put(client, json.dumps(body).encode())
+def test_json_bodies_never_answer_5xx(api: TestClient, body: Any) -> None:
+    put(api, json.dumps(body).encode())
 
 
 @BOUNDED
@@ -84,8 +73,8 @@ def test_json_bodies_never_answer_5xx(client: TestClient, body: Any) -> None:
 @example(raw=b'{"source": {"prefix": "p/"}, "sampling_rate": 1e999}')
 @example(raw=b"\xef\xbb\xbf{}")
 @example(raw=b"\xff\xfe")
-def test_raw_bodies_never_answer_5xx(client: TestClient, raw: bytes) -> None:
-    put(client, raw)
+def test_raw_bodies_never_answer_5xx(api: TestClient, raw: bytes) -> None:
+    put(api, raw)
 
 
 # --- schemathesis cases, nested and inflated ---------------------------------------------------------
@@ -106,15 +95,6 @@ def inflate(body: Any, size: int) -> bytes:
 MUTATIONS = st.sampled_from(["as_is", "deep", "oversize", "deep_in_string"])
 DEPTHS = st.sampled_from([63, 64, 65, 1_000, 50_000, 100_000])
 SIZES = st.sampled_from([2_000, 40_000, 999_000, 1_100_000])
-
-
-@pytest.fixture
-def served(storage: Azurite, monkeypatch: pytest.MonkeyPatch) -> Iterator[BackgroundServer]:
-    monkeypatch.delenv("MONITOR_API_KEY", raising=False)
-    reset_settings()
-    server = start_background_server("127.0.0.1", 0)
-    yield server
-    server.stop()
 
 
 # Cases come from the app's OpenAPI document (loaded once, at import, from the ASGI app) and are sent

@@ -21,7 +21,6 @@ import psutil
 import pytest
 from fastapi.testclient import TestClient
 
-from monitor.api import create_app
 from monitor.azurite import Azurite, free_port
 from monitor.config import MAX_METRICS, MAX_PREFIX_CHARS
 from monitor.settings import reset_settings
@@ -29,15 +28,6 @@ from tests.integration.test_api_function import Context, Host
 
 pytestmark = pytest.mark.azurite
 KEY = "k3y-Right_0"
-
-
-@pytest.fixture
-def api(storage: Azurite, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.delenv("MONITOR_API_KEY", raising=False)
-    reset_settings()
-    with TestClient(create_app(), raise_server_exceptions=False) as client:
-        yield client
-    reset_settings()
 
 
 def nested(depth: int, leaf: str = "1") -> str:

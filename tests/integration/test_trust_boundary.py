@@ -16,8 +16,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from monitor.aggregate.webhook import deliver
-from monitor.api import create_app
-from monitor.azurite import Azurite
 from monitor.config import MonitorConfig
 from monitor.errors import JudgeFatalError
 from monitor.judge import JudgeEngine, JudgeTask, RetryPolicy
@@ -198,15 +196,6 @@ def test_locally_a_loopback_webhook_still_works() -> None:
 
 
 # --- the API refuses such configs when they are stored ---------------------------------------------
-@pytest.fixture
-def api(storage: Azurite, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.delenv("MONITOR_API_KEY", raising=False)
-    reset_settings()
-    with TestClient(create_app(), raise_server_exceptions=False) as client:
-        yield client
-    reset_settings()
-
-
 @pytest.mark.azurite
 @pytest.mark.parametrize(("judge", "alerts", "field", "message"), [
     ({"provider": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1", "api_key_setting": "MONITOR_STORAGE"},
