@@ -12,6 +12,7 @@ import hashlib
 import ipaddress
 import os
 import socket
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,11 +170,13 @@ class GuardedResolver(AbstractResolver):
 
 def _guarded_transport(policy: OutboundPolicy) -> Any:
     """openai's aiohttp transport over a session whose connector resolves through GuardedResolver."""
-    import httpx2
-    from openai._vendor.httpx_aiohttp import AiohttpTransport
+    try:  # the transport openai's DefaultAioHttpClient uses: vendored in current releases
+        from openai._vendor.httpx_aiohttp import AiohttpTransport
+    except ImportError:  # older releases depend on the httpx-aiohttp package
+        from httpx_aiohttp import AiohttpTransport  # type: ignore[no-redef,import-not-found,unused-ignore]
 
     def session() -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(resolver=GuardedResolver(policy), ssl=httpx2.create_ssl_context(),
+        connector = aiohttp.TCPConnector(resolver=GuardedResolver(policy), ssl=ssl.create_default_context(),
                                          keepalive_timeout=5.0, limit=1000)
         return aiohttp.ClientSession(connector=connector)
 

@@ -189,6 +189,28 @@ def test_a_webhook_name_resolving_to_metadata_is_not_posted(monkeypatch: pytest.
         assert hook.requests == []
 
 
+def test_a_webhook_redirect_is_not_followed() -> None:
+    with WebhookReceiver() as target, WebhookReceiver() as hook:
+        hook.redirect_to = target.url
+        result = deliver(hook.url, {"a": 1}, attempts=3, timeout=5, backoff=0)
+        assert (result.status, result.attempts) == ("failed", 1) and "redirect" in result.error
+        assert target.requests == []
+
+
+def test_a_judge_redirect_is_not_followed(fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A redirect would carry the key header to another host: it is not followed (and stops the batch)."""
+    from tests.support.fake_openai import Reply
+
+    monkeypatch.setenv("JUDGE_KEY_X", "judge-key")
+    with FakeOpenAI() as other:
+        fake.script(Reply(status=307, headers={"Location": f"{other.openai_base_url}/chat/completions"},
+                          error={"code": "moved", "message": "moved"}))
+        with pytest.raises(JudgeFatalError, match="307"):
+            judge_once(config({"provider": "openai", "model": "m", "base_url": fake.openai_base_url,
+                               "api_key_setting": "JUDGE_KEY_X"}))
+        assert other.stats.requests == 0 and fake.stats.requests == 1
+
+
 def test_locally_a_loopback_webhook_still_works() -> None:
     with WebhookReceiver() as hook:
         assert deliver(hook.url, {"a": 1}, attempts=1, timeout=5, backoff=0).status == "sent"
