@@ -17,8 +17,9 @@ VERSION = "0.1.0"
 DESCRIPTION = (
     "Monitor configurations, quality results (windows, alerts, scored records), status and the "
     "dashboard. Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`. Every route but "
-    "`/api/health` needs a function key (`x-functions-key` header or `code` query parameter) in "
-    "Azure, and locally when MONITOR_API_KEY is set."
+    "`/api/health` needs a function key (exactly one `x-functions-key` header or `code` query "
+    "parameter) in Azure, and locally when MONITOR_API_KEY is set. Bodies are read up to "
+    "MAX_REQUEST_BYTES (413 beyond) and JSON nested at most 64 levels (400 beyond)."
 )
 
 
