@@ -23,6 +23,7 @@ itself. This module is the one place that decides (docs/security.md):
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -103,6 +104,7 @@ class OutboundPolicy:
             raise OutboundError(field, f"not a valid URL ({exc})") from None
         if parts.scheme not in ("https", "http") or not host:
             raise OutboundError(field, "must be an https:// URL with a host")
+        host = normalised_host(host, field)
         if parts.username is not None or parts.password is not None:
             raise OutboundError(field, "must not carry credentials (user:password@); secrets live in app settings")
         loopback = self.check_host(host, field)
@@ -144,6 +146,21 @@ class OutboundPolicy:
         address = literal_address(host)
         loopback = host == "localhost" or (address is not None and address.is_loopback)
         return loopback and not self.in_azure
+
+
+_HOST_CHARS = re.compile(r"[a-z0-9.:-]+")
+
+
+def normalised_host(host: str, field: str) -> str:
+    """The host as a client will connect to it: IDNA-encoded (full-width digits and ideographic
+    dots become ASCII, as HTTP clients encode them), then only letters, digits, '.', '-' and ':'."""
+    try:
+        ascii_host = host.encode("idna").decode("ascii").lower() if not host.isascii() else host
+    except UnicodeError:
+        raise OutboundError(field, "not a valid host name") from None
+    if not _HOST_CHARS.fullmatch(ascii_host):
+        raise OutboundError(field, "not a valid host name (letters, digits, '.', '-' only)")
+    return ascii_host.rstrip(".")
 
 
 def current_policy() -> OutboundPolicy:

@@ -31,7 +31,7 @@ from monitor.scores import Score
 
 log = logging.getLogger(__name__)
 # A task waiting for the remote judge: its index, metric, record and earlier score (see JudgeTask).
-_Pending = tuple[int, "Metric", Record, "Score | None"]
+_Pending = tuple[int, Metric, Record, Score | None]
 
 
 @dataclass(frozen=True)

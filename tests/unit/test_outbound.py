@@ -46,6 +46,10 @@ def test_accepted_locally(url: str) -> None:
     ("file:///etc/passwd", "https"),
     ("https:///v1", "https"),
     ("https://user:secret@judge.example.com/", "credentials"),
+    ("https://169\u3002254\u3002169\u3002254/", "metadata"),
+    ("https://\uff11\uff16\uff19.254.169.254/", "metadata"),
+    ("https://%31%36%39.254.169.254/", "valid host"),
+    ("https://[fe80::1%25eth0]/", "valid host"),
     ("https://judge.example.com:99999/", "valid URL"),
 ])
 def test_refused_everywhere(url: str, message: str) -> None:
@@ -56,6 +60,7 @@ def test_refused_everywhere(url: str, message: str) -> None:
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8000/v1", "https://localhost/v1", "https://[::1]/",
+                                 "https://\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54/",
                                  "https://127.1.2.3/", "https://x.localhost/", "https://2130706433/"])
 def test_loopback_is_refused_in_azure(url: str) -> None:
     with pytest.raises(OutboundError, match="loopback"):
