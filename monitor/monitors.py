@@ -8,19 +8,22 @@ from __future__ import annotations
 import builtins
 import functools
 import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
+from pydantic import ValidationError
 
-from monitor.config import MonitorConfig, parse_config
+from monitor.config import MonitorConfig, field_errors, parse_config
 from monitor.errors import ConfigError, NotFoundError
 from monitor.keys import iso
 from monitor.outbound import OutboundError, OutboundPolicy, current_policy
 from monitor.storage.tables import Tables, get_entity
 
 PARTITION = "monitor"
+log = logging.getLogger(__name__)
 
 
 class MonitorStore:
@@ -50,12 +53,19 @@ class MonitorStore:
         entity = get_entity(self._table, PARTITION, name)
         if entity is None:
             raise NotFoundError(f"no monitor named {name!r}; `monitors list` shows the existing ones")
-        return MonitorConfig.model_validate(json.loads(entity["config"]))
+        return stored_config(entity)
 
     def list(self) -> list[MonitorConfig]:
+        """Every stored config that is still valid; one that is not (stored before a limit existed)
+        is logged with what to fix and left out, so that it cannot stop the other monitors."""
         entities = self._table.query_entities("PartitionKey eq @pk", parameters={"pk": PARTITION})
-        return sorted((MonitorConfig.model_validate(json.loads(e["config"])) for e in entities),
-                      key=lambda c: c.name)
+        configs = []
+        for entity in entities:
+            try:
+                configs.append(stored_config(entity))
+            except ConfigError as exc:
+                log.error("%s", exc.message)
+        return sorted(configs, key=lambda c: c.name)
 
     def delete(self, name: str) -> None:
         try:
@@ -77,6 +87,18 @@ class MonitorStore:
         if errors:
             raise ConfigError("invalid monitor configuration: " + "; ".join(
                 f"{e['field']}: {e['message']}" for e in errors), details=errors)
+
+
+def stored_config(entity: dict[str, Any]) -> MonitorConfig:
+    """A stored config, validated again; ConfigError (naming the monitor and the fields) when it no
+    longer passes, e.g. a field over a size limit introduced after it was stored."""
+    try:
+        return MonitorConfig.model_validate(json.loads(entity["config"]))
+    except ValidationError as exc:
+        errors = field_errors(exc)
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        raise ConfigError(f"the stored configuration of monitor {entity['RowKey']!r} is no longer valid ({summary}); "
+                          "put a corrected configuration", details=errors) from None
 
 
 def trust_errors(config: MonitorConfig, policy: OutboundPolicy) -> builtins.list[dict[str, str]]:

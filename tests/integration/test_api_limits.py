@@ -245,3 +245,23 @@ def _wait_until_up(url: str, timeout: float = 30) -> None:
         except httpx.TransportError:
             time.sleep(0.1)
     raise AssertionError("the server did not start")
+
+
+def test_a_stored_config_over_a_new_limit_stops_only_itself(api: TestClient, monitor_name: str,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """A config stored before a limit existed: listed monitors and blob routing skip it (logged, with
+    what to fix), reading it answers 422 naming the field, and a corrected PUT replaces it."""
+    from monitor.monitors import MonitorStore
+    from monitor.storage.tables import Tables
+
+    good, old = f"{monitor_name[:55]}-ok", f"{monitor_name[:55]}-old"
+    assert api.put(f"/api/monitors/{good}", json=config(good)).status_code == 201
+    stale = {**config(old), "source": {"format": "mdc", "container": "azureml", "prefix": "p/" + "x" * 2_000}}
+    Tables.default()["monitors"].upsert_entity({"PartitionKey": "monitor", "RowKey": old,
+                                                "config": json.dumps(stale)})
+    names = [c.name for c in MonitorStore().list()]
+    assert good in names and old not in names
+    assert any(old in r.getMessage() and "source.prefix" in r.getMessage() for r in caplog.records)
+    response = api.get(f"/api/monitors/{old}")
+    assert response.status_code == 422 and response.json()["error"]["details"][0]["field"] == "source.prefix"
+    assert api.put(f"/api/monitors/{old}", json=config(old)).status_code == 200
