@@ -21,16 +21,16 @@ from datetime import UTC, datetime
 
 from monitor.config import MonitorConfig
 from monitor.ingest.claims import BatchRef, Claimer, ClaimResult, check_size, sampled
-from monitor.ingest.datarefs import DatarefStore
-from monitor.ingest.envelopes import Flat, Half, map_columns, parse_jsonl_line, parse_mdc_line
+from monitor.ingest.datarefs import DatarefStore, parse_mdc_lines
+from monitor.ingest.envelopes import Flat, Half, map_columns, parse_jsonl_line
 from monitor.ingest.joiner import AlreadyJoined, Completed, Joiner, Pending
 from monitor.ingest.ledger import BlobCounts, Ledger, blob_hash
 from monitor.ingest.lines import Line, iter_lines
 from monitor.ingest.paths import MdcPath, parse_mdc_path
-from monitor.ingest.quarantine import Rejection
+from monitor.ingest.quarantine import Rejection, quarantine_entities
 from monitor.records import Record
 from monitor.settings import Settings
-from monitor.storage.tables import Tables, write_entities
+from monitor.storage.tables import Tables, TextTooLargeError, write_entities
 
 log = logging.getLogger(__name__)
 # Lines are handled in groups: at most this many lines or bytes are held at once.
@@ -151,26 +151,27 @@ class Ingestor:
             group.append(line)
             held += len(line.data)
             if len(group) >= GROUP_ROWS or held >= GROUP_BYTES:
-                batches.push(handler.handle(self._parse(config, blob, path, group)))
+                for parsed in self._parse(config, blob, path, group):
+                    batches.push(handler.handle(parsed))
                 group, held = [], 0
         if group:
-            batches.push(handler.handle(self._parse(config, blob, path, group)))
+            for parsed in self._parse(config, blob, path, group):
+                batches.push(handler.handle(parsed))
         if counts.lines == 0 and counts.rows == 0:
             handler.quarantine([Rejection(0, "empty_file", "the blob holds no lines")])
         batches.finish()
 
     def _parse(self, config: MonitorConfig, blob: BlobInput, path: MdcPath | None,
-               lines: list[Line]) -> tuple[list[Half | Flat], list[Rejection]]:
+               lines: list[Line]) -> Iterator[tuple[list[Half | Flat], list[Rejection]]]:
+        """The parsed group, in parts: an MDC group is cut where its datarefs fill the memory budget."""
         items: list[Half | Flat] = []
         rejections: list[Rejection] = []
         source = config.source
         if source.format == "mdc":
-            loader = self._datarefs.loader(blob.container)
-            for line in lines:
-                halves, bad_rows = parse_mdc_line(line, path, source.join_column, loader)
-                items += halves
-                rejections += bad_rows
-            return items, rejections
+            session = self._datarefs.session(blob.container)
+            for halves, bad in parse_mdc_lines(lines, path, source.join_column, session):
+                yield list(halves), bad
+            return
         fallback_time = blob.last_modified or datetime.now(UTC)
         prefix = blob_hash(blob.container, blob.name)[:12]
         for line in lines:
@@ -179,7 +180,7 @@ class Ingestor:
                 items.append(flat)
             if rejected is not None:
                 rejections.append(rejected)
-        return items, rejections
+        yield items, rejections
 
 
 class _GroupHandler:
@@ -216,8 +217,8 @@ class _GroupHandler:
             self._counts.reject(rejection.reason)
             log.warning("quarantined %s line %d: %s (%s)", self._origin, rejection.line, rejection.reason,
                         rejection.detail)
-        table = self._tables["quarantine"]
-        write_entities(table, [r.entity(self._config.name, self._origin, self._hash) for r in rejections])
+        write_entities(self._tables["quarantine"],
+                       quarantine_entities(rejections, self._config.name, self._origin, self._hash))
 
     def _join(self, halves: list[Half], rejections: list[Rejection]) -> ClaimResult:
         outcomes = list(self._pool.map(self._offer, halves))
@@ -242,8 +243,8 @@ class _GroupHandler:
     def _offer(self, half: Half) -> Pending | Completed | AlreadyJoined | Rejection:
         try:
             return self._joiner.offer(half)
-        except ValueError as exc:
-            return Rejection(half.line, "record_too_large", str(exc))
+        except TextTooLargeError as exc:
+            return Rejection(half.line, "record_too_large", f"join key {half.key[:200]}: {exc}")
 
     def _claim(self, pairs: list[tuple[Record, int]], rejections: list[Rejection]) -> ClaimResult:
         records = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -12,13 +13,24 @@ from azure.data.tables import TableClient
 from monitor.errors import UserError
 from monitor.keys import iso
 
-# Reasons a line (or a whole blob, line 0) is quarantined.
+# Reasons a line (or a whole blob, line 0) is quarantined; each is explained in docs/ingest.md.
 REASONS = (
     "empty_file", "invalid_utf8", "line_too_long", "invalid_json", "not_an_envelope", "wrong_type",
     "missing_data", "dataref_not_found", "dataref_invalid", "missing_join_key", "record_too_large",
-    "bad_path",
+    "bad_path", "json_too_deep", "number_too_long", "invalid_unicode", "invalid_time", "time_out_of_range",
+    "join_key_too_long", "dataref_outside_container", "unexpected_error",
 )
 EXCERPT_CHARS = 300
+
+
+class RejectedInputError(ValueError):
+    """Input refused for a known reason: `reason` is a quarantine reason (REASONS), `detail` says
+    what is wrong, naming the field."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -40,6 +52,23 @@ class Rejection:
             "excerpt": self.excerpt[:EXCERPT_CHARS],
             "at": iso(datetime.now(UTC)),
         }
+
+
+def quarantine_entities(rejections: Iterable[Rejection], monitor: str, blob: str,
+                        blob_hash: str) -> list[dict[str, Any]]:
+    """The entities of a blob's rejections, with distinct RowKeys (a line can be rejected more than
+    once, e.g. two oversized rows of one batched line): a repeat gets `:2`, `:3`... in the order given,
+    so a re-run of the blob rewrites the same entities. Write them with `write_entities` (table
+    transactions of up to 100 per partition): a file of bad lines costs what a file of good lines does."""
+    seen: Counter[str] = Counter()
+    entities = []
+    for rejection in rejections:
+        entity = rejection.entity(monitor, blob, blob_hash)
+        seen[entity["RowKey"]] += 1
+        if seen[entity["RowKey"]] > 1:
+            entity["RowKey"] = f"{entity['RowKey']}:{seen[entity['RowKey']]}"
+        entities.append(entity)
+    return entities
 
 
 def excerpt_of(data: bytes) -> str:

@@ -199,7 +199,7 @@ def test_hostile_line_between_good_lines(kind: str, big_lines: None, mdc_contain
     if spec.reason is None:
         assert spec.joined_key in records, sorted(records)
         record = records[str(spec.joined_key)]
-        assert record["question"] and record["answer"], record  # both halves joined
+        assert record["prompt"] and record["completion"], record  # both halves joined
         assert status["quarantined"] == 0, status["quarantine_reasons"]
         assert status["records"] == 3 and status["unmatched"] == 0
     else:
