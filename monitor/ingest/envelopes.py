@@ -21,6 +21,7 @@ from monitor.ingest.paths import MdcPath, Side, side_of_type
 from monitor.ingest.quarantine import RejectedInputError, Rejection, excerpt_of
 from monitor.ingest.safejson import JsonRefusedError, loads
 from monitor.keys import InvalidTimeError, TimeOutOfRangeError, parse_record_time
+from monitor.storage.tables import MAX_PACKED_CHARS
 
 log = logging.getLogger(__name__)
 # A join key longer than this is refused (`join_key_too_long`): it is kept whole in a string property
@@ -172,6 +173,8 @@ def _parse_mdc_line(line: Line, path: MdcPath | None, join_column: str,
     rows, problem_rejection = _rows(envelope, load_dataref, reject)
     if problem_rejection:
         return [], [problem_rejection]
+    if not rows:  # every line is accounted for: one without rows says so
+        return [], [reject("missing_data", "the envelope's rows (`data` or its `dataref`) are an empty array")]
     time = parse_record_time(envelope["time"])
     halves, rejections = [], []
     for index, row in enumerate(rows):
@@ -179,6 +182,10 @@ def _parse_mdc_line(line: Line, path: MdcPath | None, join_column: str,
             rejections.append(reject("wrong_type", f"data[{index}] is {type(row).__name__}, expected an object", index))
             continue
         key = correlation if len(rows) == 1 else f"{correlation}_{index}"
+        if _text_chars(row, MAX_PACKED_CHARS) > MAX_PACKED_CHARS:
+            rejections.append(reject("record_too_large", f"data[{index}] (join key {key[:200]}) holds more than "
+                                     f"{MAX_PACKED_CHARS} characters; a table entity holds at most that", index))
+            continue
         halves.append(Half(
             key=key, side=side, row=row, time=time,
             endpoint=(path.endpoint if path else None) or _arm_part(envelope.get("source"), "onlineEndpoints"),
@@ -187,6 +194,22 @@ def _parse_mdc_line(line: Line, path: MdcPath | None, join_column: str,
             line=line.number, request_id=_text_id(envelope.get("xrequestid")),
         ))
     return halves, rejections
+
+
+def _text_chars(value: Any, limit: int) -> int:
+    """Characters of the strings (and keys) in `value`, counted until `limit` is passed: a lower
+    bound of its JSON size, so a row over the limit is refused before anything serialises it."""
+    total, stack = 0, [value]
+    while stack and total <= limit:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, dict):
+            total += sum(len(k) for k in item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return total
 
 
 def _check_envelope_types(envelope: Mapping[str, Any], join_column: str) -> str | None:

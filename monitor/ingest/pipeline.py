@@ -153,10 +153,12 @@ class Ingestor:
             if len(group) >= GROUP_ROWS or held >= GROUP_BYTES:
                 for parsed in self._parse(config, blob, path, group):
                     batches.push(handler.handle(parsed))
+                    del parsed  # release this part's rows before the next part loads its datarefs
                 group, held = [], 0
         if group:
             for parsed in self._parse(config, blob, path, group):
                 batches.push(handler.handle(parsed))
+                del parsed
         if counts.lines == 0 and counts.rows == 0:
             handler.quarantine([Rejection(0, "empty_file", "the blob holds no lines")])
         batches.finish()

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from azure.storage.blob import ContainerClient
 
+from monitor.ingest.quarantine import quarantine_entries
 from monitor.monitors import MonitorStore
 from monitor.services import get_services
 from monitor.settings import get_settings
@@ -160,7 +161,7 @@ def _blob(collection: str, middle: bytes) -> bytes:
 
 
 def _quarantine(name: str) -> list[dict[str, Any]]:
-    return sorted(query_partition(Tables.default()["quarantine"], name), key=lambda e: str(e["RowKey"]))
+    return sorted(quarantine_entries(Tables.default()["quarantine"], name), key=lambda e: str(e["RowKey"]))
 
 
 def _records(name: str) -> dict[str, dict[str, Any]]:
