@@ -12,12 +12,14 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from azure.storage.blob import ContainerClient
 
 from monitor.monitors import MonitorStore
 from monitor.status import monitor_status
+from monitor.storage.tables import Tables
 from tests.integration.test_ingest_scale import ROOT
 from tests.support.host import fire_blob
 from tests.support.mdc import envelope, hour_path, jsonl, monitor_config
@@ -53,6 +55,37 @@ def test_a_file_of_bad_lines_costs_what_a_file_of_good_lines_costs(mdc_container
     print(f"\n{LINES} good lines: {good_seconds:.2f} s; {LINES} bad lines: {bad_seconds:.2f} s "
           f"({LINES / bad_seconds:.0f} bad lines/s, ratio {bad_seconds / good_seconds:.2f})")
     assert bad_seconds <= 1.5 * good_seconds
+
+
+def test_quarantine_writes_do_not_slow_down_as_a_monitor_quarantines_more(
+        mdc_container: ContainerClient, monitor_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last quarantine transactions of a file of 8,000 bad lines cost what the first ones cost.
+    With a monitor's whole quarantine in one partition they grew with it (Azurite scans a partition
+    to find an entity; Azure limits a partition's write rate): 20,000 bad lines ran at 75 lines/s."""
+    lines = 8000
+    bad = b"".join(b"{not json " + str(i).encode() + b"\n" for i in range(lines))
+    name = hour_path("model_inputs", T0)
+    mdc_container.upload_blob(name, bad)
+    MonitorStore().put(monitor_config(monitor_name, mdc_container.container_name, prefix="modelDataCollector/"))
+    table = Tables.default()["quarantine"]
+    submit = table.submit_transaction
+    costs: list[float] = []
+
+    def timed(operations: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return submit(operations, **kwargs)
+        finally:
+            costs.append(time.perf_counter() - started)
+
+    monkeypatch.setattr(table, "submit_transaction", timed)
+    fire_blob(mdc_container.container_name, name)
+    assert monitor_status(monitor_name)["quarantine_reasons"] == {"invalid_json": lines}
+    assert len(costs) >= lines // 100  # transactions of up to 100 lines (more where a group spans two blocks)
+    quarter = len(costs) // 4
+    first, last = sorted(costs[:quarter])[quarter // 2], sorted(costs[-quarter:])[quarter // 2]  # medians
+    print(f"\nquarantine transaction (100 lines): first quarter {first * 1000:.1f} ms, last {last * 1000:.1f} ms")
+    assert last < 2 * first
 
 
 # Peak RSS while the blob trigger runs, sampled every 5 ms, above the RSS just before it.
