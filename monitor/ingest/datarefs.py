@@ -39,9 +39,6 @@ class DatarefStore:
         """A loader for one group of lines of a blob in `container`."""
         return DatarefSession(self, container, budget)
 
-    def loader(self, container: str) -> DatarefSession:
-        return self.session(container)
-
     def load(self, ref: str, container: str) -> tuple[Any, int]:
         """The parsed payload of `ref` and its size in bytes; DatarefError when refused."""
         name = self.locate(ref, container)

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 from azure.storage.blob import ContainerClient
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from monitor.ingest.quarantine import quarantine_entries
 from monitor.monitors import MonitorStore
@@ -145,6 +147,9 @@ HOSTILE: dict[str, Kind] = {
     "id_unicode": _odd_id("идентификатор-🙂"),
     "id_500_chars": _odd_id("r" * 500),
     "id_5000_chars": _odd_id("/" * 2500 + "q" * 2500),
+    "controls_in_text": Kind(lambda c, _: _bytes(_env(c, "ctl-text", rows=[
+        {"question": "nul \x00 bell \x07 del \x7f ls \u2028 bom \ufeff?", "answer": "ok \x00",
+         "context": "\x1b[31m"}])), None, 0, "ctl-text"),
     "bom_mid_file": Kind(lambda c, _: b"\xef\xbb\xbf" + _bytes(_env(c, "bom-line")), None, 0, "bom-line"),
 }
 
@@ -203,10 +208,12 @@ def test_hostile_line_between_good_lines(kind: str, big_lines: None, mdc_contain
         assert record["prompt"] and record["completion"], record  # both halves joined
         assert status["quarantined"] == 0, status["quarantine_reasons"]
         assert status["records"] == 3 and status["unmatched"] == 0
+        assert status["records_counted"] == 3  # judged and counted, odd key and all
     else:
         expected = 2 * spec.per_blob
         assert status["quarantine_reasons"] == {spec.reason: expected}, status["quarantine_reasons"]
         assert status["records"] == 2 and status["unmatched"] == 0, status
+        assert status["records_counted"] == 2
         entries = _quarantine(monitor_name)
         assert len(entries) == expected
         assert {e["line"] for e in entries} == {2}
@@ -235,3 +242,19 @@ def test_bom_at_the_start_of_a_file_costs_nothing(mdc_container: ContainerClient
     status = monitor_status(monitor_name)
     assert status["quarantined"] == 0, status["quarantine_reasons"]
     assert sorted(_records(monitor_name)) == ["bom-0", "bom-1", "bom-2"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.text(st.characters(codec="utf-8"), min_size=1, max_size=400))
+@example(key="tenant/a\\b#c?d%e'f~g|h\x00")
+def test_any_join_key_is_stored_and_found_again(key: str, storage: Any, monitor_name: str) -> None:
+    """Property: the key of any record, whatever its characters and length, is accepted by the table
+    service and finds the record again (point read by the encoded key; the original in `key`)."""
+    from monitor.records import Record
+    from monitor.storage.tables import get_entity
+
+    table = Tables.default()["records"]
+    record = Record(monitor=monitor_name, key=key, time=T0, prompt="p", completion="c")
+    table.upsert_entity(record.to_entity())
+    entity = get_entity(table, record.partition, record.row_key)
+    assert entity is not None and entity["key"] == key
