@@ -51,7 +51,9 @@ class DatarefStore:
         except ResourceNotFoundError:
             raise DatarefError("dataref_not_found", f"dataref {ref}: no blob {container}/{name}") from None
         try:
-            return loads(data.decode("utf-8")), size
+            text = data.decode("utf-8")
+            del data  # hold the payload once as text, then once parsed, never three times
+            return loads(text), size
         except UnicodeDecodeError as exc:
             raise DatarefError("dataref_invalid", f"dataref {ref} is not UTF-8: {exc}") from None
         except JsonRefusedError as exc:
