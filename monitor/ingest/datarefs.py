@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
 from monitor.ingest.envelopes import DatarefError, Half, parse_mdc_line
@@ -28,6 +28,7 @@ from monitor.ingest.safejson import JsonRefusedError, loads
 
 # A group of lines is handed on once the datarefs it loaded reach this many bytes.
 GROUP_DATAREF_BYTES = 16 * 1024 * 1024
+MAX_BLOB_NAME = 1024
 
 
 class DatarefStore:
@@ -50,6 +51,11 @@ class DatarefStore:
             data = blob.download_blob().readall()
         except ResourceNotFoundError:
             raise DatarefError("dataref_not_found", f"dataref {ref}: no blob {container}/{name}") from None
+        except HttpResponseError as exc:
+            if exc.status_code != 400:
+                raise  # an outage or throttling: not the line's fault, the blob is retried
+            raise DatarefError("dataref_invalid", f"dataref {ref[:200]}: the storage service refused the name "
+                                                  f"({exc.reason})") from None
         try:
             text = data.decode("utf-8")
             del data  # hold the payload once as text, then once parsed, never three times
@@ -75,6 +81,9 @@ class DatarefStore:
         else:
             name = ref.lstrip("/")
         _check_segments(ref, name)
+        if len(name) > MAX_BLOB_NAME:
+            raise DatarefError("dataref_invalid", f"dataref {ref[:200]}...: a blob name has at most {MAX_BLOB_NAME} "
+                                                  "characters")
         return name
 
     def _inside_account(self, ref: str, path: str, host: str | None, port: int | None, container: str) -> str:

@@ -138,6 +138,11 @@ HOSTILE: dict[str, Kind] = {
         c, blob_service(get_settings().mdc_storage()).get_blob_client(f"{container}-other", "rows.json").url),
         "dataref_outside_container"),
     "dataref_other_account": Kind(_other_account_ref, "dataref_outside_container"),
+    "dataref_name_refused": Kind(lambda c, _: _dataref(c, "modelDataCollector/" + "n" * 1100), "dataref_invalid"),
+    "dataref_not_json": Kind(lambda c, _: _dataref(c, "modelDataCollector/contoso-chat/not-json.json"),
+                             "dataref_invalid"),
+    "dataref_deep_json": Kind(lambda c, _: _dataref(c, "modelDataCollector/contoso-chat/deep.json"),
+                              "dataref_invalid"),
     # Legitimate odd ids: MDC copies the caller's x-request-id; they are stored and joined.
     "id_slash": _odd_id("tenant/a/b"),
     "id_backslash": _odd_id("tenant\\a"),
@@ -191,6 +196,8 @@ def test_hostile_line_between_good_lines(kind: str, big_lines: None, mdc_contain
     secret = service.get_container_client(f"{container}-other")
     secret.create_container()
     secret.upload_blob("rows.json", b'[{"answer": "a secret from another container"}]')
+    mdc_container.upload_blob("modelDataCollector/contoso-chat/not-json.json", b"[{oops")
+    mdc_container.upload_blob("modelDataCollector/contoso-chat/deep.json", b"[" * DEEP + b"]" * DEEP)
     names = {c: hour_path(c, T0) for c in COLLECTIONS}
     for collection in COLLECTIONS:
         mdc_container.upload_blob(names[collection], _blob(collection, spec.make(collection, container)))

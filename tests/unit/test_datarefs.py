@@ -50,6 +50,7 @@ def test_refs_inside_the_watched_container(store: DatarefStore, ref: str, name: 
     (AZURE, "https://acct.blob.core.windows.net:99999/watched/ref.json", "dataref_invalid"),
     (AZURE, "https://acct.blob.core.windows.net/watched/", "dataref_invalid"),
     (AZURE, "folder//ref.json", "dataref_invalid"),
+    (AZURE, "f" * 1025, "dataref_invalid"),
 ])
 def test_refs_anywhere_else_are_refused_by_name(store: DatarefStore, ref: str, reason: str) -> None:
     with pytest.raises(DatarefError) as caught:
