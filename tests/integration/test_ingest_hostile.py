@@ -265,3 +265,29 @@ def test_any_join_key_is_stored_and_found_again(key: str, storage: Any, monitor_
     table.upsert_entity(record.to_entity())
     entity = get_entity(table, record.partition, record.row_key)
     assert entity is not None and entity["key"] == key
+
+
+def test_custom_jsonl_file_survives_hostile_lines(mdc_container: ContainerClient, monitor_name: str) -> None:
+    """A custom data asset (one record per line) with hostile lines between good ones."""
+    container = mdc_container.container_name
+    good = [_bytes({"correlationid": f"ok-{i}", "question": "Q?", "answer": "A.", "time": "2026-11-21T09:05:00Z"})
+            for i in range(3)]
+    hostile = {
+        "json_too_deep": b"[" * DEEP + b"]" * DEEP,
+        "number_too_long": b'{"correlationid": "n", "answer": ' + b"1" * 5000 + b"}",
+        "time_out_of_range": _bytes({"correlationid": "t", "answer": "A.", "time": "0999-06-01T00:00:00Z"}),
+        "invalid_unicode": b'{"correlationid": "u", "answer": "\\udc00"}',
+        "missing_join_key": _bytes({"correlationid": "   ", "answer": "A."}),
+    }
+    data = good[0] + b"\n" + b"\n".join(hostile.values()) + b"\n" + b"\n".join(good[1:]) + b"\n"
+    data += _bytes({"correlationid": "odd/\\#?" + "k" * 600, "question": "Q?", "answer": "A.",
+                    "time": "2026-11-21T09:05:00Z"}) + b"\n"
+    name = "custom/eval/2026-11-21.jsonl"
+    mdc_container.upload_blob(name, b"\xef\xbb\xbf" + data)
+    MonitorStore().put({"name": monitor_name, "judge": {"provider": "heuristic"},
+                        "source": {"format": "jsonl", "container": container, "prefix": "custom/"}})
+    fire_blob(container, name)
+    status = monitor_status(monitor_name)
+    assert status["quarantine_reasons"] == {reason: 1 for reason in hostile}
+    assert sorted(_records(monitor_name)) == sorted(["ok-0", "ok-1", "ok-2", "odd/\\#?" + "k" * 600])
+    assert status["blobs_processed"] == 1 and status["records_counted"] == 4
