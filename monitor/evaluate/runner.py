@@ -65,14 +65,14 @@ class BatchEvaluator:
         if ref.keys is None:  # an adopted batch: find its members by id
             entities = query_partition(table, ref.partition, extra_filter="batch_id eq @bid",
                                        parameters={"bid": ref.batch_id})
-            return [Record.from_entity(e) for e in entities]
+            return [r for r in (_readable(ref, e) for e in entities) if r is not None]
         found = self._pool.map(lambda key: get_entity(table, ref.partition, safe_key(key)), ref.keys)
         records = []
         for key, entity in zip(ref.keys, found, strict=True):
             if entity is None:
-                log.error("batch %s: record %s is missing from %s", ref.batch_id, key, ref.partition)
-            else:
-                records.append(Record.from_entity(entity))
+                log.error("batch %s: record %s is missing from %s", ref.batch_id, key[:200], ref.partition)
+            elif (record := _readable(ref, entity)) is not None:
+                records.append(record)
         return records
 
     def _kept_scores(self, ref: BatchRef, acceptable: Mapping[str, float],
@@ -136,6 +136,17 @@ class BatchEvaluator:
                 table.upsert_entity(entity(score), mode=UpdateMode.REPLACE)
             stored.append(score)
         return stored
+
+
+def _readable(ref: BatchRef, entity: dict[str, Any]) -> Record | None:
+    """The record of a stored entity; None (logged) for one that cannot be read (e.g. written by an
+    older version with a time it can no longer parse), so it does not stop the rest of its batch."""
+    try:
+        return Record.from_entity(entity)
+    except (KeyError, ValueError, TypeError) as exc:
+        log.error("batch %s: record %s in %s cannot be read, not judged: %s", ref.batch_id,
+                  str(entity.get("key", entity.get("RowKey")))[:200], ref.partition, exc)
+        return None
 
 
 def _refused(exc: HttpResponseError) -> bool:

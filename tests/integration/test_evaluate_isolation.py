@@ -105,3 +105,22 @@ def test_a_score_the_table_refuses_becomes_that_records_error(mdc_container: Con
     others = [Score.from_entity(e) for (key, _), e in scores.items() if key != "good-2"]
     assert others and all(s.status != "error" for s in others)
     assert outcome.statuses.get("error") == len(refused)
+
+
+def test_an_unreadable_stored_record_does_not_stop_its_batch(mdc_container: ContainerClient,
+                                                            monitor_name: str) -> None:
+    """A record an older version stored with a time it wrote badly (year 999 as `999-...`)."""
+    _ingest(mdc_container, monitor_name)
+    services = get_services()
+    partition = f"{monitor_name}|{T0:%Y%m%d%H}"
+    records = Tables.default()["records"]
+    batch_id = next(iter(query_partition(records, partition)))["batch_id"]
+    records.upsert_entity({"PartitionKey": partition, "RowKey": "old-bad", "key": "old-bad",
+                           "time": "999-06-01T00:00:00Z", "batch_id": batch_id, "prompt": "p", "completion": "c"})
+    for entity in query_partition(Tables.default()["scores"], partition):
+        Tables.default()["scores"].delete_entity(entity["PartitionKey"], entity["RowKey"])
+    Tables.default()["partials"].delete_entity(partition, batch_id)
+    ref = BatchRef(monitor=monitor_name, partition=partition, batch_id=batch_id)  # members found by id
+    outcome = services.evaluator.evaluate(services.monitors.get(monitor_name), ref)
+    assert outcome.records == len(IDS)
+    assert {key for key, _ in _scores(monitor_name)} == set(IDS)
