@@ -13,14 +13,11 @@ import re
 from typing import Any
 
 from monitor.ingest.quarantine import RejectedInputError
+from monitor.jsondepth import too_deep
 
 # Deeper nesting is refused before parsing; MDC rows are a few levels deep.
 MAX_JSON_DEPTH = 128
 
-# A string literal; the closing quote is optional so that an unterminated string matches to the end
-# instead of being retried at every later quote (which would be quadratic).
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 BOM = "\ufeff"
 
@@ -29,27 +26,11 @@ class JsonRefusedError(RejectedInputError):
     """Text that is not storable JSON."""
 
 
-def too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether brackets outside strings nest deeper than `limit` (exact; linear time; stops early)."""
-    if text.count("[") + text.count("{") <= limit:
-        return False
-    skeleton = _NOT_BRACKET.sub("", _STRING.sub("", text))
-    depth = 0
-    for char in skeleton:
-        if char in "[{":
-            depth += 1
-            if depth > limit:
-                return True
-        else:
-            depth -= 1
-    return False
-
-
 def loads(text: str) -> Any:
     """`json.loads` for untrusted text: raises JsonRefusedError (a ValueError) for every refusal."""
     if text.startswith(BOM):
         text = text[1:]
-    if too_deep(text):
+    if too_deep(text, MAX_JSON_DEPTH):
         raise JsonRefusedError("json_too_deep", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         value = json.loads(text)
