@@ -24,6 +24,8 @@ from monitor.storage.tables import get_entity
 MAX_ROUNDS = 10
 TRANSACTION_BYTES = 3_000_000
 ENTITY_BYTES = 960_000
+# A queue message holds 64 KiB once base64-encoded.
+MAX_MESSAGE_CHARS = 45_000
 
 
 def sampled(key: str, rate: float) -> bool:
@@ -44,8 +46,12 @@ class BatchRef:
     keys: tuple[str, ...] | None = None
 
     def to_message(self) -> str:
-        return json.dumps({"monitor": self.monitor, "partition": self.partition, "batch_id": self.batch_id,
-                           "keys": list(self.keys) if self.keys is not None else None})
+        """The queue message; without `keys` when they would not fit one (long join keys): the
+        evaluator then finds the members by batch id."""
+        message = {"monitor": self.monitor, "partition": self.partition, "batch_id": self.batch_id,
+                   "keys": list(self.keys) if self.keys is not None else None}
+        text = json.dumps(message)
+        return text if len(text) <= MAX_MESSAGE_CHARS else json.dumps({**message, "keys": None})
 
     @classmethod
     def from_message(cls, text: str | bytes) -> BatchRef:

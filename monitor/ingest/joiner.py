@@ -31,7 +31,7 @@ from azure.data.tables import TableClient, TableEntity, TableTransactionError, U
 
 from monitor.ingest.envelopes import Half
 from monitor.keys import hour_key, iso, join_shard, parse_time, safe_key
-from monitor.storage.tables import TRANSACTION_LIMIT, pack_text, unpack_text
+from monitor.storage.tables import TRANSACTION_LIMIT, TextTooLargeError, pack_text, unpack_text
 
 OTHER = {"input": "output", "output": "input"}
 MAX_ATTEMPTS = 10
@@ -83,7 +83,7 @@ class Joiner:
         return f"{self._monitor}|{join_shard(key)}"
 
     def offer(self, half: Half, blob: str | None = None) -> Outcome:
-        """Store or complete one half. Raises ValueError when the row is too large to store."""
+        """Store or complete one half. Raises TextTooLargeError when the row is too large to store."""
         blob = self._blob if blob is None else blob
         partition, row_key = self.partition(half.key), safe_key(half.key)
         for _ in range(MAX_ATTEMPTS):
@@ -95,13 +95,13 @@ class Joiner:
             return self._decide(entity, half, blob)
         raise RuntimeError(f"join key {half.key!r}: the join entity kept changing; try again")
 
-    def offer_many(self, offers: list[Offer], pool: ThreadPoolExecutor) -> list[Outcome | ValueError]:
+    def offer_many(self, offers: list[Offer], pool: ThreadPoolExecutor) -> list[Outcome | TextTooLargeError]:
         """Offer lonely halves in batches: one lookup query per 15 keys of a shard, new pending
         halves created in per-shard transactions; anything contended falls back to :meth:`offer`."""
         by_partition: dict[str, list[int]] = defaultdict(list)
         for index, (half, _) in enumerate(offers):
             by_partition[self.partition(half.key)].append(index)
-        outcomes: list[Outcome | ValueError | None] = [None] * len(offers)
+        outcomes: list[Outcome | TextTooLargeError | None] = [None] * len(offers)
         jobs = [(p, ix[i:i + QUERY_KEYS]) for p, ix in by_partition.items() for i in range(0, len(ix), QUERY_KEYS)]
         found: dict[tuple[str, str], TableEntity] = {}
         for part in pool.map(lambda job: self._lookup(job[0], [offers[i][0].key for i in job[1]]), jobs):
@@ -125,10 +125,10 @@ class Joiner:
             outcomes[i] = outcome
         return [o for o in outcomes if o is not None]
 
-    def _offer_safely(self, half: Half, blob: str) -> Outcome | ValueError:
+    def _offer_safely(self, half: Half, blob: str) -> Outcome | TextTooLargeError:
         try:
             return self.offer(half, blob)
-        except ValueError as exc:
+        except TextTooLargeError as exc:
             return exc
 
     def _lookup(self, partition: str, keys: list[str]) -> dict[tuple[str, str], TableEntity]:
@@ -209,7 +209,7 @@ class Joiner:
             return False
 
     def _pending_entity(self, partition: str, row_key: str, half: Half, blob: str) -> dict[str, Any]:
-        """Raises ValueError when the row is too large for one entity."""
+        """Raises TextTooLargeError when the row is too large for one entity."""
         now = iso(datetime.now(UTC))
         entity: dict[str, Any] = {
             "PartitionKey": partition, "RowKey": row_key, "key": half.key, "state": "pending",

@@ -29,18 +29,18 @@ from typing import Literal, TypeVar
 
 from monitor.config import MonitorConfig
 from monitor.ingest.claims import BatchRef, Claimer, ClaimResult, check_size, record_ref, sampled
-from monitor.ingest.datarefs import DatarefStore
-from monitor.ingest.envelopes import Flat, Half, map_columns, parse_jsonl_line, parse_mdc_line
+from monitor.ingest.datarefs import DatarefStore, parse_mdc_lines
+from monitor.ingest.envelopes import Flat, Half, map_columns, parse_jsonl_line
 from monitor.ingest.joiner import AlreadyJoined, Completed, Duplicate, Joiner, Offer, Pending
 from monitor.ingest.ledger import CHECK_BYTES, MAX_CARRY, BlobCounts, Ledger, TailState, blob_hash
 from monitor.ingest.lines import Line, iter_lines
 from monitor.ingest.paths import MdcPath, Period, parse_mdc_path, period_of_folders
-from monitor.ingest.quarantine import Rejection
+from monitor.ingest.quarantine import Rejection, quarantine_entities
 from monitor.keys import hour_key, iso
 from monitor.partials import Counter, partial_entity
 from monitor.records import Record
 from monitor.settings import Settings
-from monitor.storage.tables import Tables, write_entities
+from monitor.storage.tables import Tables, TextTooLargeError, write_entities
 
 log = logging.getLogger(__name__)
 # Lines are handled in groups: at most this many lines or bytes are held at once per blob.
@@ -482,10 +482,20 @@ class _Pass:
 
     # --- per group ------------------------------------------------------------------------------
     def handle(self, job: _Job, lines: list[Line]) -> None:
-        items, rejections = self._parse(job, lines)
+        sizes = {line.number: len(line.data) for line in lines}
+        for items, rejections in self._parse(job, lines):
+            self._handle_part(job, items, rejections, sizes)
+            del items  # release this part's rows before the next part loads its datarefs
+        limit = self._settings.TAIL_JOIN_BUFFER
+        if len(self._waiting) > limit or self._waiting_bytes > WAITING_BYTES:
+            self._persist_lonely(max(len(self._waiting) - limit // 2, len(self._waiting) // 2))
+        if len(self._rejections) >= GROUP_ROWS:
+            self._quarantine()
+
+    def _handle_part(self, job: _Job, items: list[Half | Flat], rejections: list[Rejection],
+                     sizes: dict[int, int]) -> None:
         job.delta.rows += len(items)
         self._rejections += [(job, r) for r in rejections]
-        sizes = {line.number: len(line.data) for line in lines}
         rows_of_line: dict[int, int] = defaultdict(int)
         for item in items:
             rows_of_line[item.line] += 1
@@ -494,23 +504,17 @@ class _Pass:
                 self._flat(job, item)
             else:
                 self._half(job, item, sizes.get(item.line, 0) // rows_of_line[item.line])
-        limit = self._settings.TAIL_JOIN_BUFFER
-        if len(self._waiting) > limit or self._waiting_bytes > WAITING_BYTES:
-            self._persist_lonely(max(len(self._waiting) - limit // 2, len(self._waiting) // 2))
-        if len(self._rejections) >= GROUP_ROWS:
-            self._quarantine()
 
-    def _parse(self, job: _Job, lines: list[Line]) -> tuple[list[Half | Flat], list[Rejection]]:
+    def _parse(self, job: _Job, lines: list[Line]) -> Iterator[tuple[list[Half | Flat], list[Rejection]]]:
+        """The parsed group, in parts: an MDC group is cut where its datarefs fill the memory budget."""
         items: list[Half | Flat] = []
         rejections: list[Rejection] = []
         source = self._config.source
         if source.format == "mdc":
-            loader = self._datarefs.loader(job.view.container)
-            for line in lines:
-                halves, bad_rows = parse_mdc_line(line, job.path, source.join_column, loader)
-                items += halves
-                rejections += bad_rows
-            return items, rejections
+            session = self._datarefs.session(job.view.container)
+            for halves, bad in parse_mdc_lines(lines, job.path, source.join_column, session):
+                yield list(halves), bad
+            return
         fallback_time = job.view.last_modified or self._now
         prefix = job.state.row_key[:12]
         for line in lines:
@@ -519,7 +523,7 @@ class _Pass:
                 items.append(flat)
             if rejected is not None:
                 rejections.append(rejected)
-        return items, rejections
+        yield items, rejections
 
     def _flat(self, job: _Job, flat: Flat) -> None:
         if not sampled(flat.key, self._config.sampling_rate):
@@ -629,8 +633,9 @@ class _Pass:
         completed: list[tuple[Completed, _Job, int]] = []
         existing: dict[str, list[tuple[str, str, _Job, int]]] = defaultdict(list)
         for (half, job), outcome in zip(taken, outcomes, strict=True):
-            if isinstance(outcome, ValueError):
-                self._rejections.append((job, Rejection(half.line, "record_too_large", str(outcome))))
+            if isinstance(outcome, TextTooLargeError):
+                detail = f"join key {half.key[:200]}: {outcome}"
+                self._rejections.append((job, Rejection(half.line, "record_too_large", detail)))
             elif isinstance(outcome, Pending):
                 job.delta.pending += 1
             elif isinstance(outcome, Duplicate):
@@ -687,13 +692,15 @@ class _Pass:
         self._quarantine()
 
     def _quarantine(self) -> None:
-        entities = []
+        by_job: dict[int, tuple[_Job, list[Rejection]]] = {}
         for job, rejection in self._rejections:
             job.delta.reject(rejection.reason)
             log.warning("quarantined %s line %d: %s (%s)", job.origin, rejection.line, rejection.reason,
                         rejection.detail)
-            entities.append(rejection.entity(self._config.name, job.origin, job.state.row_key))
+            by_job.setdefault(id(job), (job, []))[1].append(rejection)
         self._rejections.clear()
+        entities = [entity for job, rejections in by_job.values()
+                    for entity in quarantine_entities(rejections, self._config.name, job.origin, job.state.row_key)]
         write_entities(self._tables["quarantine"], entities)
 
     def publish_unsampled(self, job: _Job) -> None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from azure.storage.blob import ContainerClient
 
+from monitor.ingest.quarantine import quarantine_entries
 from monitor.monitors import MonitorStore
 from monitor.services import get_services
 from monitor.status import monitor_status
@@ -49,7 +50,7 @@ def small_lines(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _quarantine(name: str) -> list[dict[str, object]]:
-    return list(query_partition(Tables.default()["quarantine"], name))
+    return list(quarantine_entries(Tables.default()["quarantine"], name))
 
 
 def test_every_bad_line_is_quarantined_and_the_rest_survive(
