@@ -148,14 +148,14 @@ def _tail(inputs: Path, outputs: Path, sampling: float, appends: int, emulator: 
             emulator_cpu0 = sum(emulator.cpu_times()[:2])
             cpu0, t0 = cpu_seconds(), time.perf_counter()
             report = tail_monitor(ingestor, ledger, container, lambda n: blob_input(container.get_blob_client(n)),
-                                  config, at)
+                                  config, at, settings.TAIL_SWEEP_MINUTES)
             wall += time.perf_counter() - t0
             cpu += cpu_seconds() - cpu0
             emulator_cpu += sum(emulator.cpu_times()[:2]) - emulator_cpu0
             for key in totals:
                 totals[key] += getattr(report, key)
         close = tail_monitor(ingestor, ledger, container, lambda n: blob_input(container.get_blob_client(n)),
-                             config, T0 + timedelta(hours=1, minutes=30))
+                             config, T0 + timedelta(hours=1, minutes=30), settings.TAIL_SWEEP_MINUTES)
         for key in totals:
             totals[key] += getattr(close, key)
     pool.shutdown()

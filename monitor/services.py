@@ -117,7 +117,8 @@ class Services:
                 return blob_input(container.get_blob_client(name))
 
             try:
-                reports.append(tail_monitor(self.ingestor, ledger, container, view_of, config, at))
+                reports.append(tail_monitor(self.ingestor, ledger, container, view_of, config, at,
+                                            self.settings.TAIL_SWEEP_MINUTES))
             except ResourceNotFoundError:
                 log.warning("monitor %s: container %s does not exist (yet)", config.name, config.source.container)
         return reports

@@ -15,13 +15,14 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from monitor.keys import iso, parse_time, stable_hash
 from monitor.storage.tables import query_partition
@@ -31,6 +32,7 @@ from monitor.storage.tables import query_partition
 MAX_CARRY = 60 * 1024
 # Bytes before the offset remembered to recognise a blob overwritten with other content.
 CHECK_BYTES = 32
+LOOKUP_KEYS = 15  # row keys per lookup query (a filter holds at most 15 comparisons)
 STATES = ("open", "closed", "replaced", "skipped")
 
 
@@ -150,6 +152,21 @@ class Ledger:
             return None, True
         return _decode(entity), _lease_free(entity)
 
+    def get_many(self, blobs: list[tuple[str, str]], pool: ThreadPoolExecutor
+                 ) -> dict[str, tuple[TailState | None, bool]]:
+        """The states of several blobs by row key: one query per LOOKUP_KEYS blobs (in parallel)."""
+        keys = sorted({blob_hash(c, n) for c, n in blobs})
+        out: dict[str, tuple[TailState | None, bool]] = {key: (None, True) for key in keys}
+        for part in pool.map(self._lookup, [keys[i:i + LOOKUP_KEYS] for i in range(0, len(keys), LOOKUP_KEYS)]):
+            out.update(part)
+        return out
+
+    def _lookup(self, keys: list[str]) -> dict[str, tuple[TailState | None, bool]]:
+        names = {f"r{i}": key for i, key in enumerate(keys)}
+        flt = "PartitionKey eq @pk and ( " + " or ".join(f"RowKey eq @{n}" for n in names) + " )"
+        return {str(e["RowKey"]): (_decode(e), _lease_free(e))
+                for e in self._table.query_entities(flt, parameters={"pk": self._monitor, **names})}
+
     def open_states(self) -> Iterator[tuple[TailState, bool]]:
         """The monitor's open blobs (one filtered partition query: closed blobs are never read back)."""
         for entity in self._table.query_entities("PartitionKey eq @pk and state eq 'open'",
@@ -172,6 +189,49 @@ class Ledger:
             return False
         state.etag = str(meta["etag"])
         return True
+
+    def acquire_many(self, states: list[TailState], lease_seconds: float) -> list[bool]:
+        """Take the leases of several blobs: one transaction per ledger chunk (all entities share the
+        monitor's partition), so a pass pays one request, not one per blob. When any of a chunk is
+        held or changed (the transaction then writes nothing), that chunk is leased blob by blob."""
+        until = iso(datetime.now(UTC) + timedelta(seconds=lease_seconds))
+
+        def entity(state: TailState) -> dict[str, Any]:
+            state.lease = uuid.uuid4().hex
+            return {**state.to_entity(), "lease": state.lease, "lease_until": until}
+
+        return self._write_many(states, entity, lambda s: self.acquire(s, lease_seconds), leasing=True)
+
+    def commit_many(self, states: list[TailState]) -> list[bool]:
+        """Commit several blobs' states (and release their leases) in ledger transactions; a chunk
+        whose transaction fails (a lease lost) is committed blob by blob to tell which."""
+        return self._write_many(states, lambda s: s.to_entity(), self.commit, leasing=False)
+
+    def _write_many(self, states: list[TailState], entity: Any, one: Any, *, leasing: bool) -> list[bool]:
+        results: list[bool] = []
+        for chunk in _ledger_chunks(states):
+            if len(chunk) == 1:
+                results.append(one(chunk[0]))
+                continue
+            entities = [entity(s) for s in chunk]
+            operations: list[Any] = [
+                ("create", e) if s.etag is None else
+                ("update", e, {"mode": UpdateMode.REPLACE, "etag": s.etag,
+                               "match_condition": MatchConditions.IfNotModified})
+                for s, e in zip(chunk, entities, strict=True)]
+            try:
+                metas = self._table.submit_transaction(operations)
+            except TableTransactionError:
+                for state in chunk:
+                    state.lease = "" if leasing else state.lease
+                results += [one(s) for s in chunk]
+                continue
+            for state, meta in zip(chunk, metas, strict=True):
+                state.etag = str(meta["etag"])
+                if not leasing:
+                    state.lease = ""
+            results += [True] * len(chunk)
+        return results
 
     def commit(self, state: TailState) -> bool:
         """Write the state and release the lease, only if the lease is still ours (ETag)."""
@@ -199,6 +259,26 @@ class Ledger:
 
     def entries(self) -> Iterator[dict[str, Any]]:
         return query_partition(self._table, self._monitor)
+
+
+LEDGER_TRANSACTION_BYTES = 3_000_000  # a transaction carries at most 4 MiB
+LEDGER_TRANSACTION_ENTITIES = 100
+
+
+def _ledger_chunks(states: list[TailState]) -> Iterator[list[TailState]]:
+    """States in transaction-sized chunks (an entity's size estimated from its variable parts)."""
+    chunk: list[TailState] = []
+    size = 0
+    for state in states:
+        estimate = 4096 + len(state.carry) + len(state.check) + 2 * (len(state.detail) + len(state.name)) + 2 * len(
+            json.dumps(state.unsampled_hours)) + 2 * len(json.dumps(dict(state.counts.reasons)))
+        if chunk and (len(chunk) >= LEDGER_TRANSACTION_ENTITIES or size + estimate > LEDGER_TRANSACTION_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(state)
+        size += estimate
+    if chunk:
+        yield chunk
 
 
 def _decode(entity: Any) -> TailState:

@@ -186,7 +186,7 @@ class Ingestor:
             job = self._plan(config, ledger, view, report, now, force, known)
             if job is not None:
                 jobs.append(job)
-        leased = list(self._pool.map(lambda j: ledger.acquire(j.state, self._settings.TAIL_LEASE_SECONDS), jobs))
+        leased = ledger.acquire_many([j.state for j in jobs], self._settings.TAIL_LEASE_SECONDS)
         active = []
         for job, ok in zip(jobs, leased, strict=True):
             if ok:
@@ -296,7 +296,7 @@ class Ingestor:
         for job in jobs:
             self._settle(job, now)
         list(self._pool.map(work.publish_unsampled, jobs))
-        committed = list(self._pool.map(ledger.commit, [j.state for j in jobs]))
+        committed = ledger.commit_many([j.state for j in jobs])
         for job, ok in zip(jobs, committed, strict=True):
             job.report.state = job.state.state
             if ok:

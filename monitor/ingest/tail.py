@@ -12,10 +12,11 @@ delimiter, for every rolling rate at once (docs/ingestion.md):
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from azure.storage.blob import BlobPrefix, BlobProperties, ContainerClient
 
@@ -168,6 +169,7 @@ class TailReport:
     monitor: str
     at: str
     listings: int = 0
+    full_sweep: bool = False  # this pass walked the monitor's whole tree (else its open blobs' folders)
     blobs_seen: int = 0
     opened: int = 0
     advanced: int = 0
@@ -182,13 +184,61 @@ class TailReport:
     skipped_collections: list[str] = field(default_factory=list)
 
 
+# When this process last walked a monitor's whole tree: (container URL, monitor) -> the pass's time.
+_SWEPT: dict[tuple[str, str], datetime] = {}
+_SWEPT_LOCK = threading.Lock()
+
+
+def full_sweep_due(container: ContainerClient, config: MonitorConfig, at: datetime, every_minutes: int,
+                   open_blobs: int) -> bool:
+    """Whether this pass walks the monitor's whole tree: with no open blob of the current period
+    (`open_blobs` 0: nothing else to list, or a new period's folders to find),
+    on a process's first pass, and once `every_minutes` have passed since the last full sweep
+    (a time before it, e.g. `tail --at` in the past, sweeps too). Claims the sweep when due."""
+    key = (container.url, config.name)
+    with _SWEPT_LOCK:
+        last = _SWEPT.get(key)
+        due = (open_blobs == 0 or last is None or at < last
+               or at - last >= timedelta(minutes=every_minutes))
+        if due:
+            _SWEPT[key] = at
+    return due
+
+
+def forget_sweeps() -> None:
+    """The next pass of every monitor walks its whole tree (tests; a changed container layout)."""
+    with _SWEPT_LOCK:
+        _SWEPT.clear()
+
+
+def sweep_folders(container: ContainerClient, folders: set[str]) -> Found:
+    """The blobs of the given folders: one delimited listing each, side by side (the open blobs'
+    sizes and ETags, and any new blob beside them, e.g. a new instance's)."""
+    lister = Lister(container)
+    found = Found()
+    with ThreadPoolExecutor(max_workers=SWEEP_THREADS, thread_name_prefix="sweep") as pool:
+        for blobs in pool.map(lambda f: lister.children(f)[1], sorted(folders)):
+            found.blobs += [b for b in blobs if b.name.endswith(".jsonl")]
+    found.listings = lister.listings
+    return found
+
+
 def tail_monitor(ingestor: Ingestor, ledger: Ledger, container: ContainerClient,
-                 view_of: Callable[[str], BlobView], config: MonitorConfig, at: datetime) -> TailReport:
-    """Advance every open blob of the monitor, open the blobs the sweep finds, close what is due."""
+                 view_of: Callable[[str], BlobView], config: MonitorConfig, at: datetime,
+                 sweep_minutes: int = 0) -> TailReport:
+    """Advance every open blob of the monitor, open the blobs the sweep finds, close what is due.
+    The whole tree is swept every `sweep_minutes` (0: every pass); in between, only the folders
+    of the monitor's open blobs are listed."""
     report = TailReport(monitor=config.name, at=iso(at))
     known: dict[str, tuple[TailState | None, bool]] = {
         state.row_key: (state, free) for state, free in ledger.open_states()}
-    found = sweep(container, config, at)
+    mine = [s for s, _ in known.values() if s is not None and s.container == container.container_name]
+    current = any(s.period_end is None or s.period_end > at for s in mine)  # else a new period began
+    if full_sweep_due(container, config, at, sweep_minutes, len(mine) if current else 0):
+        found = sweep(container, config, at)
+        report.full_sweep = True
+    else:
+        found = sweep_folders(container, {s.name.rsplit("/", 1)[0] + "/" for s in mine if "/" in s.name})
     report.listings = found.listings
     report.skipped_collections = sorted(found.skipped_collections)
     views: dict[str, BlobView] = {}
@@ -201,9 +251,7 @@ def tail_monitor(ingestor: Ingestor, ledger: Ledger, container: ContainerClient,
     with ThreadPoolExecutor(max_workers=SWEEP_THREADS, thread_name_prefix="tail") as pool:
         for (key, _), view in zip(missing, pool.map(lambda item: view_of(item[1]), missing), strict=True):
             views[key] = view
-        for key, entry in zip(unknown, pool.map(lambda k: ledger.get(views[k].container, views[k].name), unknown),
-                              strict=True):
-            known[key] = entry
+        known.update(ledger.get_many([(views[k].container, views[k].name) for k in unknown], pool))
     ordered = sorted(views.values(), key=lambda v: (period_key(v.name), v.name))
     report.blobs_seen = len(ordered)
     for start in range(0, len(ordered), PASS_BLOBS):

@@ -251,6 +251,7 @@ def test_crash_before_the_offset_commit_changes_no_number(mdc_container: Contain
 
     with monkeypatch.context() as patch:
         patch.setattr(Ledger, "commit", die)
+        patch.setattr(Ledger, "commit_many", die)
         patch.setattr(Ledger, "release", lambda self, state: None)  # a dead process gives nothing back
         with pytest.raises(SystemExit):
             get_services().tail(at=T + timedelta(minutes=30), monitor=monitor_name)
