@@ -140,21 +140,30 @@ def _paths_table(result: dict[str, Any]) -> list[str]:
                      "join table", len(today["runs"]), "-", "1.0", t["wall_s"], t["records_per_s"],
                      t["records"], t["storage_ops"], f"{t['storage_ops_per_record']:.3f}", "-", "-", "1.0x",
                      t["peak_rss_mib"]])
-    fixed = {c["appends"]: c["median"]["storage_ops"] for c in tail.get("cases", []) if not c["median"]["records"]}
+    def shape(case: dict[str, Any]) -> tuple[int, int]:
+        return case.get("requests", requests), case["appends"]
+
+    fixed = {shape(c): c["median"]["storage_ops"] for c in tail.get("cases", []) if not c["median"]["records"]}
     for case in tail.get("cases", []):
         m = case["median"]
-        base = fixed.get(case["appends"])
+        base = fixed.get(shape(case))
         marginal = f"{(m['storage_ops'] - base) / m['records']:.3f}" if base is not None and m["records"] else "-"
+        n = shape(case)[0]
         label = ("tail: one pass over the complete hour (catch-up)" if case["appends"] == 1 else
-                 f"tail: the hour growing in {case['appends']} appends, a pass after each")
+                 f"tail: {fmt(n)} requests, the hour growing in {case['appends']} appends, a pass after each"
+                 if case["appends"] != 60 else
+                 f"tail: {fmt(n)} requests, the hour growing every minute, a pass each minute")
         ratio = f"**{m['records_per_s'] / t['records_per_s']:.1f}x**" if t else "-"
         per_sampled = f"**{m['storage_ops_per_sampled_record']:.3f}**" if m["records"] else "-"
         unsampled = f"{m['storage_ops'] / m['unsampled']:.3f}" if m["unsampled"] else "-"
-        rows.append([label, len(case["runs"]), m["passes"], f"{case['sampling']:g}",
-                     m["wall_s"], m["records_per_s"], m["records"], m["storage_ops"], per_sampled, marginal,
+        per_pass = f"{m['storage_ops'] / m['passes']:.1f}"
+        sweeps = f"{m['full_sweeps']:g}" if "full_sweeps" in m else "-"
+        rows.append([label, len(case["runs"]), m["passes"], sweeps, f"{case['sampling']:g}",
+                     m["wall_s"], m["records_per_s"], m["records"], m["storage_ops"], per_pass, per_sampled, marginal,
                      unsampled, ratio, m["peak_rss_mib"]])
-    out += [table(["path", "runs", "passes", "sampling", "wall s", "requests ingested / s", "sampled records stored",
-                   "storage requests", "storage requests / sampled record (all costs)",
+    out += [table(["path", "runs", "passes", "full sweeps", "sampling", "wall s", "requests ingested / s",
+                   "sampled records stored", "storage requests", "per pass",
+                   "storage requests / sampled record (all costs)",
                    "beyond the fixed pass costs (vs the same passes sampling nothing)",
                    "storage requests / unsampled request (all costs)", "throughput vs today",
                    "client peak RSS MiB"], rows), ""]

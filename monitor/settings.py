@@ -104,8 +104,8 @@ class Settings(BaseSettings):
     TAIL_LEASE_SECONDS: float = Field(default=600.0, gt=0)
     TAIL_JOIN_BUFFER: int = Field(default=50_000, gt=0)
     # How often a tail pass walks a monitor's whole folder tree (the full sweep); the passes in
-    # between list only the folders of its open blobs (docs/ingestion.md, "The sweep").
-    TAIL_SWEEP_MINUTES: int = Field(default=10, ge=0)
+    # between list only the folders of its open blobs and their current periods (docs/ingestion.md).
+    TAIL_SWEEP_MINUTES: int = Field(default=15, ge=0)
     # Judge defaults the demo and monitors without explicit judge settings fall back on.
     AZURE_OPENAI_ENDPOINT: str | None = None
     AZURE_OPENAI_DEPLOYMENT: str | None = None

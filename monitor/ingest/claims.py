@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from azure.data.tables import TableClient, TableTransactionError
 
+from monitor.ingest.wire import TransactionError, create_all
 from monitor.keys import safe_key, stable_hash
 from monitor.records import Record
 from monitor.storage.tables import get_entity
@@ -154,8 +155,8 @@ class Claimer:
             batch_id = self._batch_id(pending)
             owned = [replace(r, origin_blob=self._origin, batch_id=batch_id) for r in pending]
             try:
-                self._table.submit_transaction([("create", _entity(r)) for r in owned])
-            except TableTransactionError as exc:
+                create_all(self._table, [_entity(r) for r in owned])
+            except (TableTransactionError, TransactionError) as exc:
                 if getattr(exc, "error_code", None) != "EntityAlreadyExists":
                     raise
                 idents = {r.key: str(r.extra["ref"]) for r in pending if "ref" in r.extra}

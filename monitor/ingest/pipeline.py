@@ -438,11 +438,11 @@ def _same_etag(a: str, b: str) -> bool:
 def _period_end(config: MonitorConfig, view: BlobView, path: MdcPath | None) -> datetime | None:
     if path is not None:
         return path.period.end
-    period = _jsonl_period(config.source.prefix, view.name)
+    period = jsonl_period(config.source.prefix, view.name)
     return period.end if period else None
 
 
-def _jsonl_period(prefix: str, name: str) -> Period | None:
+def jsonl_period(prefix: str, name: str) -> Period | None:
     """Custom JSONL: the period of `yyyy/MM/dd/HH`-style folders under the prefix, when present."""
     relative = name[len(prefix):] if name.startswith(prefix) else name
     parts = relative.split("/")

@@ -31,7 +31,7 @@ from monitor.ingest.paths import (
     period_of_folders,
     side_of_collection,
 )
-from monitor.ingest.pipeline import BlobReport, BlobView, Ingestor
+from monitor.ingest.pipeline import BlobReport, BlobView, Ingestor, jsonl_period
 from monitor.keys import iso
 
 _YEAR = re.compile(r"^\d{4}$")
@@ -191,8 +191,7 @@ _SWEPT_LOCK = threading.Lock()
 
 def full_sweep_due(container: ContainerClient, config: MonitorConfig, at: datetime, every_minutes: int,
                    open_blobs: int) -> bool:
-    """Whether this pass walks the monitor's whole tree: with no open blob of the current period
-    (`open_blobs` 0: nothing else to list, or a new period's folders to find),
+    """Whether this pass walks the monitor's whole tree: with no open blob (nothing else to list),
     on a process's first pass, and once `every_minutes` have passed since the last full sweep
     (a time before it, e.g. `tail --at` in the past, sweeps too). Claims the sweep when due."""
     key = (container.url, config.name)
@@ -209,6 +208,23 @@ def forget_sweeps() -> None:
     """The next pass of every monitor walks its whole tree (tests; a changed container layout)."""
     with _SWEPT_LOCK:
         _SWEPT.clear()
+
+
+def folders_to_list(config: MonitorConfig, names: list[str], at: datetime) -> set[str]:
+    """The folders that can hold new bytes or new blobs between full sweeps: each open blob's folder
+    (the previous period's, until its blobs close) and its collection's current-period folder of the
+    same rolling rate (a new period's blobs, found as soon as the period begins)."""
+    folders: set[str] = set()
+    for name in names:
+        if "/" not in name:
+            continue
+        folder = name.rsplit("/", 1)[0] + "/"
+        folders.add(folder)
+        path = parse_mdc_path(name) if config.source.format == "mdc" else None
+        period = path.period if path is not None else jsonl_period(config.source.prefix, name)
+        if period is not None and folder.endswith(period.folder()):
+            folders.add(folder[:len(folder) - len(period.folder())] + period_at(period.rate, at).folder())
+    return folders
 
 
 def sweep_folders(container: ContainerClient, folders: set[str]) -> Found:
@@ -232,13 +248,12 @@ def tail_monitor(ingestor: Ingestor, ledger: Ledger, container: ContainerClient,
     report = TailReport(monitor=config.name, at=iso(at))
     known: dict[str, tuple[TailState | None, bool]] = {
         state.row_key: (state, free) for state, free in ledger.open_states()}
-    mine = [s for s, _ in known.values() if s is not None and s.container == container.container_name]
-    current = any(s.period_end is None or s.period_end > at for s in mine)  # else a new period began
-    if full_sweep_due(container, config, at, sweep_minutes, len(mine) if current else 0):
+    mine = [s.name for s, _ in known.values() if s is not None and s.container == container.container_name]
+    if full_sweep_due(container, config, at, sweep_minutes, len(mine)):
         found = sweep(container, config, at)
         report.full_sweep = True
     else:
-        found = sweep_folders(container, {s.name.rsplit("/", 1)[0] + "/" for s in mine if "/" in s.name})
+        found = sweep_folders(container, folders_to_list(config, mine, at))
     report.listings = found.listings
     report.skipped_collections = sorted(found.skipped_collections)
     views: dict[str, BlobView] = {}

@@ -209,9 +209,9 @@ def test_sweep_finds_day_and_minute_layouts_and_ignores_block_blob_copies(
 
 def test_between_full_sweeps_only_the_open_blobs_folders_are_listed(
         mdc_container: ContainerClient, monitor_name: str, capsys: pytest.CaptureFixture[str]) -> None:
-    """TAIL_SWEEP_MINUTES (10): a pass lists the folders of the open blobs (a new instance's blob
-    beside them is found at once); a blob elsewhere waits for the next full sweep, which also runs
-    as soon as no open blob belongs to the current period (a new hour's folders)."""
+    """TAIL_SWEEP_MINUTES (15): in between, a pass lists the open blobs' folders and their current
+    periods' folders (a new instance's blob beside them, a new hour's blob: found at once); a blob
+    in another collection waits for the next full sweep."""
     setup_monitor(mdc_container, monitor_name)
     append_blob(mdc_container, path("model_inputs")).append_block(jsonl([request(1)]))
     first = tail(capsys, T + timedelta(minutes=5), monitor_name)
@@ -221,16 +221,18 @@ def test_between_full_sweeps_only_the_open_blobs_folders_are_listed(
     beside = tail(capsys, T + timedelta(minutes=6), monitor_name)
     assert not beside["full_sweep"] and beside["listings"] == 1
     assert beside["opened"] == 1 and beside["records"] == 0  # the outputs' folder is not listed yet
-    due = tail(capsys, T + timedelta(minutes=15), monitor_name)
+    due = tail(capsys, T + timedelta(minutes=50), monitor_name)
     assert due["full_sweep"] and due["opened"] == 1 and due["records"] == 2
     next_hour = append_blob(mdc_container, path("model_inputs", "2026/11/25/11/"))
     next_hour.append_block(jsonl([request(3, T + timedelta(hours=1))]))
-    quiet = tail(capsys, T + timedelta(minutes=20), monitor_name)
-    assert not quiet["full_sweep"] and quiet["opened"] == 0
-    new_hour = tail(capsys, T + timedelta(minutes=61), monitor_name)  # no open blob of 11:00 yet
-    assert new_hour["full_sweep"] and new_hour["opened"] == 1
+    quiet = tail(capsys, T + timedelta(minutes=55), monitor_name)
+    assert not quiet["full_sweep"] and quiet["opened"] == 0 and quiet["listings"] == 2
+    new_hour = tail(capsys, T + timedelta(minutes=61), monitor_name)  # 10:00 and 11:00 folders listed
+    assert not new_hour["full_sweep"] and new_hour["opened"] == 1 and new_hour["listings"] == 4
     later = tail(capsys, T + timedelta(minutes=70), monitor_name)  # the 10:00 blobs close (grace 10 min)
-    assert not later["full_sweep"] and later["closed"] == 3 and later["listings"] == 3
+    assert later["closed"] == 3
+    after = tail(capsys, T + timedelta(minutes=71), monitor_name)
+    assert not after["full_sweep"] and after["listings"] == 1  # only the open 11:00 blob's folder now
     assert monitor_status(monitor_name)["records"] == 2
 
 
