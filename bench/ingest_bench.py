@@ -7,7 +7,10 @@ go to a no-op queue), side by side in one run:
   through the join table), run from a `git archive` of that commit with its own bench child;
 * "tail": the MDC write pattern, two append blobs growing in 12 appends (cut at arbitrary bytes,
   lines split across appends), one tail pass after each (ranged reads of the new bytes, in-memory
-  join, batched claims), at sampling 1.0 and 0.1 and at a rate that samples nothing.
+  join, batched claims), at sampling 1.0 and 0.1 and at a rate that samples nothing;
+* "tail, every minute": a busier hour (20,000 requests, about 5.6 per second) growing every minute
+  with a pass each minute, as the tail timer runs, at the same sampling rates: the fixed costs of a
+  pass (docs/ingestion.md, "What a pass costs") met by a realistic number of records per pass.
 Each run is a fresh process (peak RSS is its own).
 
     .venv-bench/bin/python -m bench.ingest_bench            # orchestrates everything

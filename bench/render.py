@@ -132,12 +132,13 @@ def _paths_table(result: dict[str, Any]) -> list[str]:
     t = today.get("median")
     tail = result.get("tail") or {}
     requests = tail.get("requests")
-    out = [f"(b) The full path against Azurite on a generated hour of {fmt(requests)} requests, judging left out "
-           "(batches go to a no-op queue); both paths in the same run, interleaved run by run.", ""]
+    out = [f"(b) The full path against Azurite on a generated hour of {fmt(requests)} requests (and a busier hour "
+           "growing every minute), judging left out (batches go to a no-op queue); both paths in the same run, "
+           "interleaved run by run; \"throughput vs today\" divides by today's rate on the smaller hour.", ""]
     rows = []
     if t:
         rows.append([f"today ({today['baseline']}): each blob read whole at its event, every half through the "
-                     "join table", len(today["runs"]), "-", "1.0", t["wall_s"], t["records_per_s"],
+                     "join table", len(today["runs"]), "-", "-", "1.0", t["wall_s"], t["records_per_s"],
                      t["records"], t["storage_ops"], f"{t['storage_ops_per_record']:.3f}", "-", "-", "1.0x",
                      t["peak_rss_mib"]])
     def shape(case: dict[str, Any]) -> tuple[int, int]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from azure.data.tables import TableClient, TableTransactionError
 
-from monitor.ingest.wire import TransactionError, create_all
+from monitor.ingest.wire import TransactionError, create_all, transaction_chunks
 from monitor.keys import safe_key, stable_hash
 from monitor.records import Record
 from monitor.storage.tables import get_entity
@@ -101,17 +101,7 @@ class Claimer:
 
     def _chunks(self, group: list[Record]) -> Iterable[list[Record]]:
         """At most `batch_size` records and about 3 MB of payload (a transaction carries 4 MiB)."""
-        chunk: list[Record] = []
-        size = 0
-        for record in group:
-            record_size = entity_bytes(record)
-            if chunk and (len(chunk) >= self._batch_size or size + record_size > TRANSACTION_BYTES):
-                yield chunk
-                chunk, size = [], 0
-            chunk.append(record)
-            size += record_size
-        if chunk:
-            yield chunk
+        return transaction_chunks(group, entity_bytes, self._batch_size, TRANSACTION_BYTES)
 
     def adopt_existing(self, refs: Iterable[tuple[str, str]]) -> ClaimResult:
         """Records known to be joined (partition, key): adopt the batches of those this blob

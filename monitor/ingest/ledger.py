@@ -24,6 +24,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
+from monitor.ingest.wire import transaction_chunks
 from monitor.keys import iso, parse_time, stable_hash
 from monitor.storage.tables import query_partition
 
@@ -267,18 +268,12 @@ LEDGER_TRANSACTION_ENTITIES = 100
 
 def _ledger_chunks(states: list[TailState]) -> Iterator[list[TailState]]:
     """States in transaction-sized chunks (an entity's size estimated from its variable parts)."""
-    chunk: list[TailState] = []
-    size = 0
-    for state in states:
-        estimate = 4096 + len(state.carry) + len(state.check) + 2 * (len(state.detail) + len(state.name)) + 2 * len(
-            json.dumps(state.unsampled_hours)) + 2 * len(json.dumps(dict(state.counts.reasons)))
-        if chunk and (len(chunk) >= LEDGER_TRANSACTION_ENTITIES or size + estimate > LEDGER_TRANSACTION_BYTES):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(state)
-        size += estimate
-    if chunk:
-        yield chunk
+    return transaction_chunks(states, _entity_bytes, LEDGER_TRANSACTION_ENTITIES, LEDGER_TRANSACTION_BYTES)
+
+
+def _entity_bytes(state: TailState) -> int:
+    return (4096 + len(state.carry) + len(state.check) + 2 * (len(state.detail) + len(state.name))
+            + 2 * len(json.dumps(state.unsampled_hours)) + 2 * len(json.dumps(dict(state.counts.reasons))))
 
 
 def _decode(entity: Any) -> TailState:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from azure.core.exceptions import HttpResponseError
 from azure.core.rest import HttpRequest
@@ -24,6 +24,7 @@ from azure.data.tables import TableClient
 _STATUS = re.compile(rb"^HTTP/1\.1 (\d{3})", re.MULTILINE)
 _CODE = re.compile(rb'"code"\s*:\s*"([^"]+)"')
 _INT32 = 2**31
+T = TypeVar("T")
 
 
 class TransactionError(HttpResponseError):
@@ -84,3 +85,20 @@ def _plain(entity: Mapping[str, Any]) -> bool:
             continue
         return False
     return True
+
+
+def transaction_chunks(items: Iterable[T], size_of: Callable[[T], int], max_items: int,
+                       max_bytes: int) -> Iterator[list[T]]:
+    """Items in order, cut into chunks of at most `max_items` and about `max_bytes` (by `size_of`):
+    what one transaction carries (100 operations, 4 MiB)."""
+    chunk: list[T] = []
+    size = 0
+    for item in items:
+        item_size = size_of(item)
+        if chunk and (len(chunk) >= max_items or size + item_size > max_bytes):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += item_size
+    if chunk:
+        yield chunk
