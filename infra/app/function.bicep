@@ -126,6 +126,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222: Event Grid delivers blob events to the public webhook; the API is protected by function keys.
   // checkov:skip=CKV_AZURE_17: clients (Event Grid, API callers) authenticate with function keys, not client certificates.
   // checkov:skip=CKV_AZURE_212: serverless scale to zero; Flex Consumption starts instances on demand (always-ready instances would cost money idle).
+  // checkov:skip=CKV_AZURE_78: ftpsState is deprecated on Flex Consumption and not set; FTP publishing is off through the basicPublishingCredentialsPolicies 'ftp' resource below (allow: false).
   // checkov:skip=CKV_AZURE_213: the platform health check is not offered on Flex Consumption; GET /api/health serves external probes.
   name: name
   location: location
