@@ -38,7 +38,9 @@ case "$1 $2" in
   "rest --method")
     if [[ "$3" == "get" ]]; then
       n=$(bump statuscalls)
-      if [[ -n "${FAKE_FUNCTION_ERRORS:-}" && $n -lt ${FAKE_ERRORS_UNTIL:-999} ]]; then printf '%s\n' "$FAKE_FUNCTION_ERRORS"; fi
+      if [[ -n "${FAKE_FUNCTION_ERRORS:-}" && $n -lt ${FAKE_ERRORS_UNTIL:-999} ]]; then
+        printf '%s\n' "$FAKE_FUNCTION_ERRORS"
+      fi
     else
       echo "None"
     fi ;;
@@ -193,7 +195,7 @@ def test_fails_when_the_host_never_lists_ingest_blob(fake: dict[str, str]) -> No
 
 def test_an_existing_topic_keeps_its_identities_and_tags(fake: dict[str, str]) -> None:
     """Another subscription on the topic may deliver or dead-letter with the topic's identities."""
-    other = "/subscriptions/sub/resourceGroups/rg-ml/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-other"
+    other = "/subscriptions/sub/resourceGroups/rg-ml/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-x"
     proc = run(fake, FAKE_KEY=KEY, EVENTGRID_SYSTEM_TOPIC_NAME="ml-topic", FAKE_TOPIC_EXISTS="1",
                FAKE_TOPIC_IDENTITY_TYPE="SystemAssigned, UserAssigned", FAKE_TOPIC_IDENTITIES=other,
                FAKE_TOPIC_TAGS='{"owner": "ml-team", "cost-center": "42"}')
