@@ -75,11 +75,12 @@ function_listed() {
     | grep -qE "(^|/)$FUNCTION\$"
 }
 
-# The errors the host reports for the function (admin API through ARM); empty when it loaded cleanly.
+# The errors the host reports for the function (ARM's function status, the host's
+# admin/functions/{name}/status); empty when it loaded cleanly.
 function_errors() {
   az rest --method get \
-    --uri "/subscriptions/$SUB/resourceGroups/$RG/providers/Microsoft.Web/sites/$APP/hostruntime/admin/functions/$FUNCTION/status?api-version=2024-04-01" \
-    --query 'errors' -o tsv 2>/dev/null | grep -v '^None$' || true
+    --uri "/subscriptions/$SUB/resourceGroups/$RG/providers/Microsoft.Web/sites/$APP/functions/$FUNCTION/properties/status?api-version=2024-04-01" \
+    --query 'properties.errors || errors' -o tsv 2>/dev/null | grep -v '^None$' || true
 }
 
 poke() {

@@ -173,7 +173,7 @@ def test_waits_until_ingest_blob_is_listed_and_not_in_error(fake: dict[str, str]
     first_key = next(i for i, line in enumerate(calls) if line.startswith("functionapp keys"))
     last_status = max(i for i, line in enumerate(calls) if line.startswith("rest --method get"))
     assert last_status < first_key, "the key is read only once the function is loaded"
-    assert any("/hostruntime/admin/functions/ingest_blob/status" in line for line in calls)
+    assert any("/sites/func-abc/functions/ingest_blob/properties/status" in line for line in calls)
     assert len(deployments(fake)) == 1
 
 
