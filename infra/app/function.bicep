@@ -48,6 +48,9 @@ param evaluationQueueName string = 'evaluation-batches'
 @description('NCRONTAB schedule of the aggregation timer (AGGREGATION_SCHEDULE).')
 param aggregationSchedule string = '0 */15 * * * *'
 
+@description('NCRONTAB schedule of the tail timer (TAIL_SCHEDULE).')
+param tailSchedule string = '0 */1 * * * *'
+
 @description('Application Insights connection string (ingestion endpoint; key auth is disabled on the component).')
 param applicationInsightsConnectionString string
 
@@ -94,6 +97,7 @@ var appSettings = {
   MDC_CONTAINER: mdcContainerName
   EVALUATION_QUEUE: evaluationQueueName
   AGGREGATION_SCHEDULE: aggregationSchedule
+  TAIL_SCHEDULE: tailSchedule
   // The Python worker indexes the functions while it initialises instead of when the host first asks
   // for their metadata: a shorter cold start. A start-up optimisation only; SDK-type bindings (the
   // BlobClient of ingest_blob) work without it.
