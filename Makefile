@@ -25,6 +25,10 @@ $(VENV)/.dev: requirements.txt requirements-local.txt requirements-dev.txt | $(B
 	$(PIP_INSTALL) $(RUNTIME_REQUIREMENTS) -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
 
+## Prove the deployed app of the current azd environment end to end (docs/deploy.md, "Smoke test").
+smoke: $(VENV)/.runtime
+	bash scripts/smoke.sh $(ARGS)
+
 ## Re-resolve requirements*.in into the pinned, hashed requirements*.txt (pip-tools in .venv-lock).
 lock:
 	bash scripts/lock.sh

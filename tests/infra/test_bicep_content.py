@@ -684,5 +684,8 @@ def test_deploy_doc_covers_the_steps() -> None:
         "WEBSITE_INSTANCE_ID",
         "make lock",
         "requirements-local",
+        "make smoke",
+        "Smoke test: prove the deployed monitor end to end",
+        "tests/support/triggers.py",
     ):
         assert needle in doc, f"docs/deploy.md does not mention {needle!r}"
