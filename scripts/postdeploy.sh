@@ -25,16 +25,9 @@
 #   DEPLOY_ATTEMPTS (default 3), DEPLOY_DELAY_SECONDS (default 30)
 set -euo pipefail
 
-log() { printf 'postdeploy: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-command -v az >/dev/null 2>&1 || die "the Azure CLI (az) is required; install it and run 'az login'"
-
-if [[ -z "${AZURE_FUNCTION_APP_NAME:-}" ]] && command -v azd >/dev/null 2>&1; then
-  set -a
-  eval "$(azd env get-values)"
-  set +a
-fi
+SCRIPT_NAME=postdeploy
+# shellcheck source=scripts/azd-env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/azd-env.sh"
 
 for name in AZURE_FUNCTION_APP_NAME AZURE_RESOURCE_GROUP AZURE_STORAGE_ACCOUNT_ID \
   MDC_STORAGE_ACCOUNT_NAME MDC_STORAGE_RESOURCE_GROUP MDC_CONTAINER \

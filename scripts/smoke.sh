@@ -6,15 +6,9 @@
 # the watched account. Extra arguments go to the smoke command (e.g. --timeout 900 --keep).
 set -euo pipefail
 
-log() { printf 'smoke: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-command -v az >/dev/null 2>&1 || die "the Azure CLI (az) is required; install it and run 'az login'"
-if [[ -z "${AZURE_FUNCTION_APP_NAME:-}" ]] && command -v azd >/dev/null 2>&1; then
-  set -a
-  eval "$(azd env get-values)"
-  set +a
-fi
+SCRIPT_NAME=smoke
+# shellcheck source=scripts/azd-env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/azd-env.sh"
 for name in AZURE_FUNCTION_APP_NAME AZURE_RESOURCE_GROUP AZURE_FUNCTION_APP_URL \
   MDC_STORAGE_ACCOUNT_NAME MDC_STORAGE_RESOURCE_GROUP MDC_CONTAINER; do
   [[ -n "${!name:-}" ]] || die "$name is not set (run 'azd provision' first, or export the outputs of infra/main.bicep)"
