@@ -16,7 +16,8 @@ from azure.data.tables import TableClient
 from monitor.aggregate.rollup import Unmatched, WindowInput
 from monitor.aggregate.windows import Window
 from monitor.keys import iso, parse_time
-from monitor.partials import counts_of_entity, merge_counts
+from monitor.partials import counts_of_entity, merge_counts, shapes_of_entity
+from monitor.shape import merge_shapes
 from monitor.storage.tables import Tables, get_entity, write_entities
 
 RUN_ROW = "last"
@@ -51,6 +52,7 @@ def window_counts(tables: Tables, monitor: str, window: Window) -> WindowInput:
     data = WindowInput(window)
     for entity in query(tables["partials"], flt, params):
         merge_counts(data.counts, counts_of_entity(entity))
+        merge_shapes(data.shapes, shapes_of_entity(entity))
         data.batches += 1
     return data
 
