@@ -18,6 +18,9 @@ RETRYABLE_STATUS = frozenset({408, 425, 429})
 PAYLOAD_FIELDS = (
     "monitor", "kind", "metric", "segment", "window", "window_start", "window_end", "value", "threshold",
     "message", "created_at", "row_count", "scored", "passed", "errors", "judge", "approximate",
+    # drift and judge_drift alerts (docs/alerts.md)
+    "recovered_from", "baseline_n", "psi", "mean_shift", "mean_shift_stderr", "run_id", "spearman", "mean_bias",
+    "previous_mean_bias",
 )
 
 

@@ -60,16 +60,17 @@ class Moments:
 def histogram_moments(counts: Sequence[int], values: Sequence[float],
                       mean: float | None = None) -> Moments:
     """Moments of a histogram whose bucket i holds the value values[i]. `mean` (when the exact
-    mean is known, e.g. from fractional scores) replaces the bucketed one; the variance is the
-    bucketed sample variance around it."""
+    mean is known, e.g. from fractional scores) replaces the bucketed one; the variance is always
+    the sample variance of the bucketed values (windows keep counts, not the scores)."""
     n = int(sum(counts))
     if n == 0:
         return Moments(0, None, None)
-    centre = mean if mean is not None else sum(c * v for c, v in zip(counts, values, strict=True)) / n
+    centre = sum(c * v for c, v in zip(counts, values, strict=True)) / n
+    reported = mean if mean is not None else centre
     if n < 2:
-        return Moments(n, centre, None)
+        return Moments(n, reported, None)
     squares = sum(c * (v - centre) ** 2 for c, v in zip(counts, values, strict=True))
-    return Moments(n, centre, squares / (n - 1))
+    return Moments(n, reported, squares / (n - 1))
 
 
 @dataclass(frozen=True)
