@@ -224,6 +224,16 @@ def publish(run: _Run, url: str | None, entity: dict[str, Any], report: Aggregat
     return True
 
 
+def publish_alerts(config: MonitorConfig, entities: list[dict[str, Any]], at: datetime) -> list[str]:
+    """Publish alerts raised outside a window run (judge calibration): once per key, emitted to
+    Application Insights and delivered to the monitor's webhook like every other kind."""
+    run = _Run(Tables.default(), get_settings(), at, False)
+    report = AggregationReport(config.name, iso(at))
+    for entity in entities:
+        publish(run, config.alerts.webhook_url, entity, report)
+    return report.alerts
+
+
 def raise_drift_alerts(run: _Run, config: MonitorConfig, windows: list[Window], shapes: list[dict[str, Any]],
                        ctx: RowContext, report: AggregationReport) -> None:
     """Store the windows' traffic shape, compute and store drift, raise `drift` / `recovered`."""
