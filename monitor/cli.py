@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from monitor import quality_cli
 from monitor.errors import MonitorError, UserError
 from monitor.keys import parse_time
 
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="what a monitor has seen so far")
     status.add_argument("--monitor", required=True)
     status.add_argument("--json", action="store_true")
+    quality_cli.add_parsers(sub)  # golden, calibrate, calibration, drift
     return parser
 
 
@@ -169,7 +171,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "monitors": cmd_monitors, "backfill": cmd_backfill, "aggregate": cmd_aggregate, "serve": cmd_serve,
-    "status": cmd_status, "demo": cmd_demo, "quarantine": cmd_quarantine,
+    "status": cmd_status, "demo": cmd_demo, "quarantine": cmd_quarantine, **quality_cli.COMMANDS,
 }
 
 
@@ -185,7 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc.message}", file=sys.stderr)
         for item in exc.details or []:
             if isinstance(item, dict) and "field" in item:
-                print(f"  {item['field']}: {item['message']}", file=sys.stderr)
+                line = f"line {item['line']}: " if item.get("line") else ""
+                print(f"  {line}{item['field']}: {item['message']}", file=sys.stderr)
         return 2
     except MonitorError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from monitor.api.errors import install_error_handlers
 from monitor.api.middleware import ApiKeyMiddleware, CatchAllMiddleware
+from monitor.api.quality import quality_router
 from monitor.api.routes import root_router, router
 
 TITLE = "Generative-AI quality monitor"
@@ -34,6 +35,7 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(quality_router)
     app.include_router(root_router)
     # Added last = outermost: the catch-all sees everything, the key check runs before routing.
     app.add_middleware(ApiKeyMiddleware)

@@ -23,10 +23,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from azure.core.exceptions import ResourceExistsError
+
 from monitor.aggregate.alerts import alert_row_key
 from monitor.calibration.agreement import Agreement, agreement
 from monitor.calibration.golden import GoldenSet, current_digest, require_golden
 from monitor.config import MonitorConfig
+from monitor.errors import StorageError
 from monitor.judge import JudgeEngine, JudgeTask, default_budget
 from monitor.keys import iso
 from monitor.monitors import MonitorStore
@@ -121,15 +124,28 @@ def calibrate_config(tables: Tables, config: MonitorConfig, *, force: bool = Fal
     run = judge_golden(config, engine, golden, moment)
     run.update({"trigger": reason, "period_start": iso(period), "judge_fingerprint": fingerprint,
                 "judge_parts": parts})
-    entity = {"PartitionKey": config.name, "RowKey": run["run_id"],
-              **{k: (json.dumps(v, sort_keys=True) if isinstance(v, dict) else v) for k, v in run.items()}}
-    tables["calibration"].upsert_entity(entity)
+    entity = store_run(tables, config.name, run)
     stored = public_run(entity)
     result = CalibrationResult(config.name, True, reason, stored)
     # the bias is compared with the previous run on the same golden set (another set has another bias)
     same_set = [r for r in history if r.get("golden_digest") == golden.digest]
     result.alerts = raise_judge_drift(tables, config, stored, same_set[-1] if same_set else None, moment)
     return result
+
+
+def store_run(tables: Tables, monitor: str, run: dict[str, Any]) -> dict[str, Any]:
+    """Insert the run under a new RowKey: its time, plus `~2`, `~3`... for runs at the same instant."""
+    base = run["run_id"]
+    for attempt in range(1, 100):
+        run["run_id"] = base if attempt == 1 else f"{base}~{attempt}"
+        entity = {"PartitionKey": monitor, "RowKey": run["run_id"],
+                  **{k: (json.dumps(v, sort_keys=True) if isinstance(v, dict) else v) for k, v in run.items()}}
+        try:
+            tables["calibration"].create_entity(entity)
+            return entity
+        except ResourceExistsError:
+            continue
+    raise StorageError(f"monitor {monitor}: too many calibration runs at {base}")
 
 
 def judge_golden(config: MonitorConfig, engine: JudgeEngine, golden: GoldenSet, at: datetime) -> dict[str, Any]:
@@ -156,7 +172,8 @@ def judge_golden(config: MonitorConfig, engine: JudgeEngine, golden: GoldenSet, 
     metrics = {m: agreement(j, h).to_json() for m, (j, h) in sorted(pairs.items())}
     judge = config.judge
     return {
-        "run_id": iso(at), "at": iso(at), "monitor": config.name, "golden_digest": golden.digest,
+        "run_id": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "at": iso(at), "monitor": config.name,
+        "golden_digest": golden.digest,
         "golden_records": len(golden.records), "judge": "heuristic" if judge.provider == "heuristic"
         else f"{judge.provider}:{judge.model_name}", "provider": judge.provider, "model": judge.model_name,
         "approximate": engine.approximate, "prompt_version": _versions(engine), "metrics": metrics,

@@ -123,7 +123,7 @@ def test_judge_drift_on_low_correlation_and_on_a_bias_shift(server: FakeOpenAI, 
 
 
 def iso_at(hours: int) -> str:
-    return (AT + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (AT + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def test_calibration_stays_within_the_daily_budget(server: FakeOpenAI, monitor_name: str) -> None:
