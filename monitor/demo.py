@@ -299,7 +299,7 @@ def calibrate_judge(at: datetime) -> list[str]:
         put_golden(tables, config, data)
     result = calibrate_config(tables, config, at=at)
     run = result.run or {}
-    agreement = ", ".join(f"{m} {a['spearman']:.2f}" if a.get("spearman") is not None else f"{m} -"
+    agreement = ", ".join(f"{m} {a['spearman']:.3f}" if a.get("spearman") is not None else f"{m} -"
                           for m, a in run.get("metrics", {}).items())
     state = "judged now" if result.ran else "already judged in this period"
     lines = [f"Judge calibration ({state}): {run.get('judge')} vs {run.get('golden_records')} hand-labelled golden "

@@ -9,6 +9,7 @@ from typing import Any
 
 from monitor import results
 from monitor.config import MetricConfig, MonitorConfig
+from monitor.dashboard.quality import QualityData, load_quality
 from monitor.dashboard.svg import Point
 from monitor.keys import parse_time
 
@@ -56,6 +57,8 @@ class DashboardData:
     judge: str
     approximate: bool
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # drift lines, traffic shape and judge calibration (monitor/dashboard/quality.py)
+    quality: QualityData | None = None
 
 
 def load_dashboard(name: str, *, start: datetime | None = None, end: datetime | None = None,
@@ -77,6 +80,7 @@ def load_dashboard(name: str, *, start: datetime | None = None, end: datetime | 
         failing=failing,
         judge=judge_label(config, windows),
         approximate=is_approximate(config, windows),
+        quality=load_quality(name, start=start, end=end, segment=segment),
     )
 
 

@@ -9,6 +9,7 @@ from urllib.parse import quote, urlencode
 
 from monitor.config import MonitorConfig
 from monitor.dashboard.data import DashboardData, MetricView
+from monitor.dashboard.quality import QualityData, drift_figure, judge_panel, traffic_panel
 from monitor.dashboard.svg import histogram_chart, pass_rate_chart
 from monitor.keys import iso
 
@@ -105,8 +106,11 @@ def render_dashboard(data: DashboardData, *, link_params: Mapping[str, str] | No
         _tiles(_by_severity(data.metrics)),
         '<section aria-labelledby="metrics-h"><h2 id="metrics-h">Metrics</h2>'
         '<p class="legend">Metrics with breached windows come first.</p>',
-        "".join(_metric(m) for m in _by_severity(data.metrics)) or '<p class="empty">No metric is enabled.</p>',
+        "".join(_metric(m, data.quality) for m in _by_severity(data.metrics))
+        or '<p class="empty">No metric is enabled.</p>',
         "</section>",
+        traffic_panel(data.quality),
+        judge_panel(data.quality),
         _alerts(data.alerts),
         _failing(data.failing),
         f"<footer>Generated {iso(data.generated_at)} · monitor {_e(data.name)} · source "
@@ -174,7 +178,7 @@ def _by_severity(metrics: Sequence[MetricView]) -> list[MetricView]:
     return sorted(metrics, key=lambda m: (not m.latest_breached, m.breaches == 0))
 
 
-def _metric(view: MetricView) -> str:
+def _metric(view: MetricView, quality: QualityData | None = None) -> str:
     stats = [
         ("pass rate", _pct(view.pass_rate)), ("threshold", _pct(view.threshold)),
         ("average score", _num(view.average)), ("acceptable score", _num(view.settings.acceptable_score, 1)),
@@ -189,7 +193,7 @@ def _metric(view: MetricView) -> str:
             f"<figure>{pass_rate_chart(view.name, view.points, view.threshold)}"
             f"<figcaption>Pass rate per window. Dashed line: threshold. Triangle labelled “breach”: "
             f"window below the threshold with enough samples. Square: window without scores.</figcaption>"
-            f"{_window_table(view)}</figure>"
+            f"{_window_table(view)}{drift_figure(view.name, quality)}</figure>"
             f"<figure>{histogram_chart(view.name, view.histogram, view.settings.acceptable_score)}"
             f"<figcaption>Scores 1-5 in the range; starred (vermilion) bars are below the acceptable "
             f"score.</figcaption></figure></div></article>")
