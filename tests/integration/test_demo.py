@@ -148,6 +148,13 @@ def test_demo_catches_the_regression_and_reruns_idempotently(
     assert alerts_second.startswith(f"Alerts: {stored.group(1)} stored, 0 new in this run")
     assert _line(again, "REGRESSION:") == regression
 
+    # Drift and judge calibration: the regression day drifts; the golden set is judged once.
+    assert "drift:deployment=green" in alerts_first and "drift:deployment=blue" not in alerts_first
+    calibration = _line(out, "Judge calibration")
+    assert "(judged now)" in calibration and "26 hand-labelled golden records" in calibration
+    assert "groundedness 0.880" in calibration  # the heuristic judge is deterministic
+    assert "(already judged in this period)" in _line(again, "Judge calibration")
+
     # The stored windows: the regression day x green breached for groundedness, the rest not.
     from monitor.aggregate import query_windows
 
