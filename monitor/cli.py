@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="what a monitor has seen so far")
     status.add_argument("--monitor", required=True)
     status.add_argument("--json", action="store_true")
-    quality_cli.add_parsers(sub)  # golden, calibrate, calibration, drift
+    quality_cli.add_parsers(sub, _time)  # golden, calibrate, calibration, drift
     return parser
 
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -12,17 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from monitor.errors import UserError
-from monitor.keys import parse_time
 
 
-def _time(value: str) -> datetime:
-    try:
-        return parse_time(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
-
-
-def add_parsers(sub: Any) -> None:
+def add_parsers(sub: Any, _time: Callable[[str], datetime]) -> None:
+    """The subcommands; `_time` parses ISO 8601 arguments (monitor/cli.py's parser type)."""
     golden = sub.add_parser("golden", help="the golden set of human scores that calibrates the judge")
     gsub = golden.add_subparsers(dest="action", required=True)
     put = gsub.add_parser("put", help="validate and store a JSONL golden set (replaces the previous one)")
@@ -52,7 +44,9 @@ def add_parsers(sub: Any) -> None:
 
 
 def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+    from monitor.cli import _print_json as print_json
+
+    print_json(data)
 
 
 def cmd_golden(args: argparse.Namespace) -> int:

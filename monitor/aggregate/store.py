@@ -123,8 +123,9 @@ def save_windows(tables: Tables, rows: list[dict[str, Any]]) -> int:
 
 
 def windows_between(tables: Tables, monitor: str, metric: str | None, start: datetime | None,
-                    end: datetime | None) -> Iterator[dict[str, Any]]:
-    """Rows of one metric partition (or every metric) with RowKey (window_start) in [start, end)."""
+                    end: datetime | None, table: str = "windows") -> Iterator[dict[str, Any]]:
+    """Rows of one metric partition (or every metric) with RowKey (window_start) in [start, end);
+    `table`: any table laid out the same way (`drift`: PartitionKey `{monitor}|{series}`)."""
     clauses: list[str] = []
     params: dict[str, Any] = {}
     if metric is None:
@@ -135,7 +136,7 @@ def windows_between(tables: Tables, monitor: str, metric: str | None, start: dat
         clauses.append("PartitionKey eq @pk")
         params["pk"] = f"{monitor}|{metric}"
     add_row_range(clauses, params, start, end)
-    return query(tables["windows"], " and ".join(clauses), params)
+    return query(tables[table], " and ".join(clauses), params)
 
 
 def add_row_range(clauses: list[str], params: dict[str, Any], start: datetime | None,

@@ -10,15 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.api.models import ErrorBody
 from monitor.api.params import End, Metric, MonitorName, Segment, Start
-from monitor.errors import UserError
+from monitor.api.routes import _ERRORS, PayloadTooLargeError
 from monitor.results import parse_time_parameter
 from monitor.settings import get_settings
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "MONITOR_API_KEY is set and the key is missing or wrong"},
-    404: {"model": ErrorBody, "description": "no such monitor"},
-    422: {"model": ErrorBody, "description": "a parameter or the body is invalid; details name it (line, field)"},
-}
 _GOLDEN_BODY = {
     "requestBody": {
         "required": True,
@@ -83,11 +78,6 @@ class CalibrationRun(_Open):
     reason: str
     run: dict[str, Any] | None
     alerts: list[str]
-
-
-class PayloadTooLargeError(UserError):
-    code = "payload_too_large"
-    status = 413
 
 
 @quality_router.get("/monitors/{name}/drift", response_model=Drift, responses=_ERRORS, tags=["results"])

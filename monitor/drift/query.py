@@ -10,7 +10,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from monitor.aggregate.store import add_row_range, partition_range, query
+from monitor.aggregate.store import windows_between
 from monitor.drift.series import SERIES_BUCKETS, TRAFFIC_SERIES, shape_windows
 from monitor.drift.service import baseline_of
 from monitor.results import ParameterError, check_range, check_segment, load_config, normalize_times
@@ -29,7 +29,7 @@ def drift_report(name: str, *, series: str | None = None, segment: str | None = 
     if series is not None and series not in known:
         raise ParameterError("metric", f"unknown series {series!r}; this monitor has {known}")
     tables = Tables.default()
-    points = [_public(e) for e in _drift_rows(tables, name, series, start, end)
+    points = [_public(e) for e in windows_between(tables, name, series, start, end, table="drift")
               if segment is None or e.get("segment") == segment]
     points.sort(key=lambda p: (str(p["window_start"]), str(p["series"]), str(p["segment"])))
     traffic = [public_shape(e) for e in shape_windows(tables, name, start, end)
@@ -38,21 +38,6 @@ def drift_report(name: str, *, series: str | None = None, segment: str | None = 
     return {"monitor": name, "window": config.window, "enabled": drift.enabled, "threshold": drift.threshold,
             "min_samples": drift.min_samples, "traffic_alerts": drift.traffic,
             "baseline": baseline_of(config).describe(), "points": points, "traffic": traffic}
-
-
-def _drift_rows(tables: Tables, name: str, series: str | None, start: datetime | None,
-                end: datetime | None) -> Any:
-    clauses: list[str] = []
-    params: dict[str, Any] = {}
-    if series is None:
-        lo, hi = partition_range(name)
-        clauses.append("PartitionKey ge @plo and PartitionKey lt @phi")
-        params.update(plo=lo, phi=hi)
-    else:
-        clauses.append("PartitionKey eq @pk")
-        params["pk"] = f"{name}|{series}"
-    add_row_range(clauses, params, start, end)
-    return query(tables["drift"], " and ".join(clauses), params)
 
 
 def _public(entity: dict[str, Any]) -> dict[str, Any]:

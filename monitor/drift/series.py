@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from monitor.aggregate.rollup import WindowInput
-from monitor.aggregate.store import query
+from monitor.aggregate.store import add_row_range, query
 from monitor.aggregate.windows import Window
 from monitor.keys import iso, parse_time, safe_key
 from monitor.shape import ANSWER_KINDS, TOKEN_BUCKETS, ShapeCounter
@@ -121,13 +121,9 @@ def shape_points(entity: Mapping[str, Any]) -> list[WindowPoint]:
 def shape_windows(tables: Tables, monitor: str, start: datetime | None,
                   end: datetime | None) -> Iterator[dict[str, Any]]:
     """Stored shape rows with window_start in [start, end) (either bound optional)."""
-    clauses, params = ["PartitionKey eq @pk"], {"pk": monitor}
-    if start is not None:
-        clauses.append("RowKey ge @lo")
-        params["lo"] = iso(start)
-    if end is not None:
-        clauses.append("RowKey lt @hi")
-        params["hi"] = iso(end)
+    clauses: list[str] = ["PartitionKey eq @pk"]
+    params: dict[str, Any] = {"pk": monitor}
+    add_row_range(clauses, params, start, end)
     return query(tables["shapes"], " and ".join(clauses), params)
 
 
