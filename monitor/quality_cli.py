@@ -14,33 +14,37 @@ from monitor.errors import UserError
 
 
 def add_parsers(sub: Any, _time: Callable[[str], datetime]) -> None:
-    """The subcommands; `_time` parses ISO 8601 arguments (monitor/cli.py's parser type)."""
-    golden = sub.add_parser("golden", help="the golden set of human scores that calibrates the judge")
-    gsub = golden.add_subparsers(dest="action", required=True)
+    """The subcommands, in the style of monitor/cli.py (help with formats, an example each);
+    `_time` parses ISO 8601 arguments."""
+    from monitor import cli
+
+    golden = cli._command(sub, "golden", "the golden set of human scores that calibrates the judge",
+                          "python -m monitor golden put --monitor contoso-support samples/golden.jsonl")
+    gsub = golden.add_subparsers(dest="action", required=True, metavar="ACTION")
     put = gsub.add_parser("put", help="validate and store a JSONL golden set (replaces the previous one)")
-    put.add_argument("--monitor", required=True)
-    put.add_argument("file", type=Path)
-    gsub.add_parser("get", help="summary of the stored golden set").add_argument("--monitor", required=True)
+    put.add_argument("--monitor", required=True, metavar="NAME", help=cli.MONITOR_HELP)
+    put.add_argument("file", type=Path, metavar="FILE",
+                     help="JSONL: the monitor's columns plus human: {metric: score 1-5} per line")
+    get = gsub.add_parser("get", help="summary of the stored golden set")
+    get.add_argument("--monitor", required=True, metavar="NAME", help=cli.MONITOR_HELP)
 
-    calibrate = sub.add_parser("calibrate", help="re-judge the golden set when due and record the agreement")
-    calibrate.add_argument("--monitor", required=True)
-    calibrate.add_argument("--force", action="store_true", help="re-judge even when a run of this period exists")
-    calibrate.add_argument("--at", type=_time, default=None, help="as if run at this time (default: now)")
+    calibrate = cli._command(sub, "calibrate", "re-judge the golden set when due (or --force) and record the "
+                             "judge's agreement", "python -m monitor calibrate --monitor contoso-support --force")
+    calibrate.add_argument("--monitor", required=True, metavar="NAME", help=cli.MONITOR_HELP)
+    calibrate.add_argument("--force", action="store_true", help="re-judge even when this period already has a run")
+    calibrate.add_argument("--at", type=_time, default=None, metavar="ISO",
+                           help=f"as if run at this time (default now); {cli.TIME_FORMAT}")
 
-    calibration = sub.add_parser("calibration", help="the judge's agreement history (GET .../calibration)")
-    calibration.add_argument("--monitor", required=True)
-    calibration.add_argument("--start", type=_time, default=None)
-    calibration.add_argument("--end", type=_time, default=None)
-    calibration.add_argument("--json", action="store_true")
+    calibration = cli._command(sub, "calibration", "the judge's agreement history with the golden set "
+                               "(GET /api/monitors/NAME/calibration)",
+                               "python -m monitor calibration --monitor contoso-support")
+    cli._add_range(calibration, metric=False, segment=False)
 
-    drift = sub.add_parser("drift", help="score and traffic drift per window (GET .../drift)")
-    drift.add_argument("--monitor", required=True)
-    drift.add_argument("--start", type=_time, default=None)
-    drift.add_argument("--end", type=_time, default=None)
-    drift.add_argument("--metric", default=None, help="a metric or traffic.prompt_tokens / "
-                                                      "traffic.completion_tokens / traffic.answers")
-    drift.add_argument("--segment", default=None)
-    drift.add_argument("--json", action="store_true")
+    drift = cli._command(sub, "drift", "score and traffic drift per window against the baseline "
+                         "(GET /api/monitors/NAME/drift); --metric also takes traffic.prompt_tokens, "
+                         "traffic.completion_tokens, traffic.answers",
+                         "python -m monitor drift --monitor contoso-support --metric coherence --segment all")
+    cli._add_range(drift)
 
 
 def _print_json(data: Any) -> None:
