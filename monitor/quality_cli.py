@@ -21,11 +21,14 @@ def add_parsers(sub: Any, _time: Callable[[str], datetime]) -> None:
     golden = cli._command(sub, "golden", "the golden set of human scores that calibrates the judge",
                           "python -m monitor golden put --monitor contoso-support samples/golden.jsonl")
     gsub = golden.add_subparsers(dest="action", required=True, metavar="ACTION")
-    put = gsub.add_parser("put", help="validate and store a JSONL golden set (replaces the previous one)")
+    put = cli._command(gsub, "put", "validate and store a JSONL golden set (replaces the previous one)",
+                       "python -m monitor golden put --monitor contoso-support samples/golden.jsonl")
     put.add_argument("--monitor", required=True, metavar="NAME", help=cli.MONITOR_HELP)
     put.add_argument("file", type=Path, metavar="FILE",
-                     help="JSONL: the monitor's columns plus human: {metric: score 1-5} per line")
-    get = gsub.add_parser("get", help="summary of the stored golden set")
+                     help="JSONL: the monitor's columns plus human: {metric: score 1-5} per line, e.g. "
+                          "samples/golden.jsonl")
+    get = cli._command(gsub, "get", "summary of the stored golden set (GET /api/monitors/NAME/golden)",
+                       "python -m monitor golden get --monitor contoso-support")
     get.add_argument("--monitor", required=True, metavar="NAME", help=cli.MONITOR_HELP)
 
     calibrate = cli._command(sub, "calibrate", "re-judge the golden set when due (or --force) and record the "

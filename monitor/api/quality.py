@@ -110,6 +110,15 @@ async def put_golden(name: MonitorName, request: Request) -> dict[str, Any]:
     return await run_in_threadpool(upload_golden, name, body)
 
 
+@quality_router.get("/monitors/{name}/golden", response_model=GoldenSummary | None, responses=_ERRORS,
+                    tags=["calibration"])
+def get_golden(name: MonitorName) -> dict[str, Any] | None:
+    """The stored golden set's summary (null when none was uploaded)."""
+    from monitor.calibration.query import golden_summary
+
+    return golden_summary(name)
+
+
 @quality_router.post("/monitors/{name}/calibrate", response_model=CalibrationRun, responses=_ERRORS,
                      tags=["calibration"])
 def post_calibrate(name: MonitorName,

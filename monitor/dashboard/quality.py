@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from html import escape
 from typing import Any
 
+from monitor.dashboard.html import e as _e
 from monitor.dashboard.svg import BLUE, BREACH_TEXT, GREY, INK, VERMILION, Frame
 from monitor.drift.series import TRAFFIC_SERIES
 from monitor.keys import parse_time
@@ -45,10 +45,6 @@ def load_quality(name: str, *, start: datetime | None, end: datetime | None, seg
     return QualityData(threshold=float(report["threshold"]), min_samples=int(report["min_samples"]),
                        baseline=report["baseline"], drift=by_series, traffic=report["traffic"],
                        calibration=calibration_report(name))
-
-
-def _e(value: Any) -> str:
-    return escape("" if value is None else str(value), quote=True)
 
 
 def _f(value: Any, digits: int = 3) -> str:
@@ -160,12 +156,14 @@ def traffic_panel(quality: QualityData | None) -> str:
         f"{drift_chart(s, quality.drift.get(s, []), quality.threshold, width=420, height=130)}"
         "<figcaption>Jensen-Shannon distance to the baseline per window.</figcaption></figure>"
         for s in TRAFFIC_SERIES)
-    charts = f'<div class="tiles" style="grid-template-columns: repeat(auto-fill, minmax(380px, 1fr))">{charts}</div>'
+    grid = "grid-template-columns: repeat(auto-fill, minmax(min(100%, 380px), 1fr))"
+    charts = f'<div class="tiles" style="{grid}">{charts}</div>'
     rows = "".join(_traffic_row(t) for t in quality.traffic)
-    table = ('<details><summary>Traffic per window</summary><table data-testid="traffic-table"><thead><tr>'
+    table = ('<details><summary>Traffic per window</summary><div class="scroll"><table data-testid="traffic-table">'
+             '<thead><tr>'
              '<th scope="col">window start</th><th scope="col">records</th><th scope="col">empty</th>'
              '<th scope="col">refused</th><th scope="col">typical prompt</th><th scope="col">typical completion</th>'
-             f"</tr></thead><tbody>{rows}</tbody></table></details>")
+             f"</tr></thead><tbody>{rows}</tbody></table></div></details>")
     return head + charts + table + "</section>"
 
 
@@ -214,10 +212,11 @@ def judge_panel(quality: QualityData | None) -> str:
             f"(calibration today: {_e(spend.get('calibration_tokens'))}, all judging today: "
             f"{_e(spend.get('judge_tokens_total') if spend.get('judge_tokens_total') is not None else 'n/a')})</p>")
     rows = "".join(_agreement_row(m, a, settings) for m, a in latest.get("metrics", {}).items())
-    table = ('<table data-testid="judge-agreement"><thead><tr><th scope="col">metric</th><th scope="col">n</th>'
+    table = ('<div class="scroll"><table data-testid="judge-agreement"><thead><tr><th scope="col">metric</th>'
+             '<th scope="col">n</th>'
              '<th scope="col">Spearman</th><th scope="col">Kendall tau-b</th><th scope="col">exact</th>'
              '<th scope="col">within 1</th><th scope="col">mean bias (judge - human)</th><th scope="col">state</th>'
-             f"</tr></thead><tbody>{rows}</tbody></table>")
+             f"</tr></thead><tbody>{rows}</tbody></table></div>")
     return head + note + meta + table + _history(report.get("runs") or []) + "</section>"
 
 
@@ -246,6 +245,6 @@ def _history(runs: Sequence[Mapping[str, Any]]) -> str:
                   f'{_f((r.get("metrics", {}).get(m) or {}).get("mean_bias"), 2)}</td>' for m in metrics)
         + f'<td class="num">{_e(r.get("tokens"))}</td></tr>' for r in reversed(runs))
     return (f'<details data-testid="judge-history"><summary>History ({len(runs)} runs): Spearman / mean bias per '
-            'metric</summary><table><thead><tr><th scope="col">run</th><th scope="col">judge</th>'
+            'metric</summary><div class="scroll"><table><thead><tr><th scope="col">run</th><th scope="col">judge</th>'
             f'<th scope="col">prompt version</th><th scope="col">trigger</th>{header}<th scope="col">tokens</th>'
-            f"</tr></thead><tbody>{rows}</tbody></table></details>")
+            f"</tr></thead><tbody>{rows}</tbody></table></div></details>")

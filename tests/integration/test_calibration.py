@@ -149,3 +149,31 @@ def test_a_golden_set_is_replaced_whole(server: FakeOpenAI, monitor_name: str) -
     leftovers = list(Tables.default()["golden"].query_entities("PartitionKey eq @pk",
                                                                parameters={"pk": old_partition}))
     assert leftovers == []
+
+
+def test_the_timer_function_calibrates_when_due(monkeypatch: pytest.MonkeyPatch,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    """The timer as the host invokes it: the first run calibrates, the second finds it done."""
+    import azure.functions as func
+    from azure.functions.timer import TimerRequest
+
+    from monitor.functions.aggregate import bp
+    from tests.support.storage import private_azurite
+
+    monkeypatch.delenv("APPLICATIONINSIGHTS_CONNECTION_STRING", raising=False)
+    app = func.FunctionApp()
+    app.register_functions(bp)
+    timer = {str(f.get_function_name()): f for f in app.get_functions()}["aggregate_windows"].get_user_function()
+    with private_azurite(), FakeOpenAI() as fake:
+        put_monitor("t-calibrated", fake)
+        upload("t-calibrated", HUMAN)
+        put_monitor("t-no-golden", fake)
+        with caplog.at_level("INFO", logger="monitor.functions.aggregate"):
+            timer(TimerRequest(past_due=False))
+            timer(TimerRequest(past_due=False))
+        assert fake.stats.requests == 20
+        assert len(run_history(Tables.default(), "t-calibrated")) == 1
+        assert run_history(Tables.default(), "t-no-golden") == []
+    reset_runtime()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("calibration of")]
+    assert lines == ["calibration of t-calibrated: ran", "calibration of t-calibrated: not_due"]

@@ -156,7 +156,8 @@ def test_demo_catches_the_regression_and_reruns_idempotently(
     assert _line(again, "REGRESSION:") == regression
 
     # Drift and judge calibration: the regression day drifts; the golden set is judged once.
-    assert "drift:deployment=green" in alerts_first and "drift:deployment=blue" not in alerts_first
+    assert "6 for deployment=green" in alerts_first and "6 drift" in alerts_first
+    assert "deployment=blue" not in alerts_first
     calibration = _line(out, "Judge calibration")
     assert "(judged now)" in calibration and "26 hand-labelled golden records" in calibration
     assert "groundedness 0.880" in calibration  # the heuristic judge is deterministic
@@ -364,7 +365,8 @@ def test_demo_dashboard_in_chromium_at_three_widths(demo_runs: Any, persisted_st
                 assert reasons and all(r.size["width"] > 120 for r in reasons[:5]), f"reasons squeezed at {width}"
                 # An alert row leads to its window and segment, with that window's failing examples.
                 links = [a for a in _by_testid(driver, "alert-window-link")
-                         if "segment=deployment%3Dgreen" in a.get_attribute("href")]
+                         if "segment=deployment%3Dgreen" in a.get_attribute("href")
+                         and a.get_attribute("data-kind") == "pass_rate"]
                 assert links
                 driver.get(links[0].get_attribute("href"))
                 assert f"segment={green.replace('=', '%3D')}" in driver.current_url

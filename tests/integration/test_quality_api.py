@@ -45,6 +45,7 @@ GOOD = "\n".join(json.dumps({"id": f"g{i}", "question": "How do I reset my passw
 
 def test_golden_put_validation_and_calibration(client: TestClient, monitor_name: str) -> None:
     put_monitor(monitor_name)
+    assert client.get(f"/api/monitors/{monitor_name}/golden").json() is None
     bad = client.put(f"/api/monitors/{monitor_name}/golden", content=b'{"question": "q"}\nnot json\n',
                      headers={"content-type": "application/x-ndjson"})
     assert bad.status_code == 422, bad.text
@@ -55,6 +56,7 @@ def test_golden_put_validation_and_calibration(client: TestClient, monitor_name:
     stored = client.put(f"/api/monitors/{monitor_name}/golden", content=GOOD.encode())
     assert stored.status_code == 200, stored.text
     assert stored.json()["records"] == 12 and stored.json()["human_scores"] == {"coherence": 12, "fluency": 12}
+    assert client.get(f"/api/monitors/{monitor_name}/golden").json()["records"] == 12
     empty = client.get(f"/api/monitors/{monitor_name}/calibration").json()
     assert empty["runs"] == [] and empty["latest"] is None and empty["golden"]["records"] == 12
     ran = client.post(f"/api/monitors/{monitor_name}/calibrate").json()

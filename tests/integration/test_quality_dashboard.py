@@ -65,5 +65,9 @@ def test_drift_traffic_and_judge_panels(served: BackgroundServer, monitor_name: 
         assert "The heuristic judge is approximate" in by_testid(driver, "judge-honesty")[0].text
         row = by_testid(driver, "agreement-coherence")[0].text
         assert row.startswith("coherence 3") and "heuristic" in judge.text
+        # a traffic drift alert links to its window without a metric filter (a series is not a metric)
+        kinds = {a.get_attribute("data-kind") for a in by_testid(driver, "alert-window-link")}
+        assert "drift" in kinds
+        assert not [a for a in by_testid(driver, "alert-window-link") if "metric=traffic" in a.get_attribute("href")]
         no_overflow = driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
         assert no_overflow, "the page scrolls sideways at 1366 px"
