@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -18,6 +18,19 @@ from monitor.errors import ConfigError
 BUILTIN_METRICS: tuple[str, ...] = ("coherence", "fluency", "groundedness", "relevance", "similarity")
 COLUMNS: tuple[str, ...] = ("prompt", "completion", "context", "ground_truth")
 NAME_PATTERN = re.compile(r"^[a-z0-9-]{3,63}$")
+# Size limits per field (docs/api.md "Limits"): a stored config must fit one Table Storage string
+# property (64 KiB of UTF-16, i.e. 32,768 characters); these caps keep the largest valid config under
+# MAX_CONFIG_CHARS, so a config is refused up front with the field named, never by storage.
+MAX_PREFIX_CHARS = 1024          # a blob name has at most 1,024 characters
+MAX_COLUMN_CHARS = 128
+MAX_URL_CHARS = 2048
+MAX_NAME_CHARS = 256             # deployments, models, API versions
+MAX_SETTING_CHARS = 128
+MAX_METRICS = 40
+MAX_PROMPT_REFERENCE_CHARS = 200
+MAX_EMAILS = 20
+MAX_EMAIL_CHARS = 254
+MAX_CONFIG_CHARS = 30_000
 METRIC_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 
 
@@ -28,8 +41,8 @@ class _Strict(BaseModel):
 class SourceConfig(_Strict):
     format: Literal["mdc", "jsonl"] = "mdc"
     container: str = Field(default="azureml", min_length=3, max_length=63)
-    prefix: str = Field(min_length=1)
-    join_column: str = "correlationid"
+    prefix: str = Field(min_length=1, max_length=MAX_PREFIX_CHARS)
+    join_column: str = Field(default="correlationid", min_length=1, max_length=MAX_COLUMN_CHARS)
     # A join half waits this long for its partner before it counts as unmatched.
     join_ttl_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
 
@@ -41,22 +54,29 @@ class SourceConfig(_Strict):
         return value
 
 
+_Column = Annotated[str, Field(min_length=1, max_length=MAX_COLUMN_CHARS)]
+_Url = Annotated[str, Field(min_length=1, max_length=MAX_URL_CHARS)]
+_Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
+
+
 class ColumnsConfig(_Strict):
-    prompt: str | None = "question"
-    completion: str | None = "answer"
-    context: str | None = "context"
-    ground_truth: str | None = "ground_truth"
-    chat_history: str | None = "chat_history"
+    prompt: _Column | None = "question"
+    completion: _Column | None = "answer"
+    context: _Column | None = "context"
+    ground_truth: _Column | None = "ground_truth"
+    chat_history: _Column | None = "chat_history"
 
 
 class JudgeConfig(_Strict):
     provider: Literal["azure_openai", "openai", "heuristic"] = "heuristic"
-    endpoint: str | None = None
-    deployment: str | None = None
-    api_version: str = "2024-10-21"
-    model: str | None = None
-    base_url: str | None = None
-    api_key_setting: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    endpoint: _Url | None = None
+    deployment: _Name | None = None
+    api_version: _Name = "2024-10-21"
+    model: _Name | None = None
+    base_url: _Url | None = None
+    # Only settings meant for judge keys may be named (docs/security.md; checked when stored and used).
+    api_key_setting: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                        max_length=MAX_SETTING_CHARS)
     max_concurrency: int = Field(default=16, ge=1, le=256)
     requests_per_minute: int | None = Field(default=None, ge=1)
     tokens_per_minute: int | None = Field(default=None, ge=1)
@@ -91,9 +111,9 @@ class MetricConfig(_Strict):
     enabled: bool = True
     acceptable_score: float = Field(default=3, ge=1, le=5)
     pass_rate_threshold: float = Field(default=0.7, ge=0, le=1)
-    # Custom metrics only: the prompt file under prompts/ (or an absolute path) and its columns.
-    prompt: str | None = None
-    required: tuple[str, ...] | None = None
+    # Custom metrics only: the prompt's name in the prompts folder (docs/security.md) and its columns.
+    prompt: str | None = Field(default=None, min_length=1, max_length=MAX_PROMPT_REFERENCE_CHARS)
+    required: tuple[str, ...] | None = Field(default=None, max_length=len(COLUMNS))
 
     @field_validator("required")
     @classmethod
@@ -107,8 +127,8 @@ class MetricConfig(_Strict):
 
 class AlertsConfig(_Strict):
     min_samples: int = Field(default=10, ge=1)
-    emails: tuple[str, ...] = ()
-    webhook_url: str | None = None
+    emails: tuple[Annotated[str, Field(max_length=MAX_EMAIL_CHARS)], ...] = Field(default=(), max_length=MAX_EMAILS)
+    webhook_url: _Url | None = None
     error_rate_limit: float = Field(default=0.2, ge=0, le=1)
 
     @field_validator("emails")
@@ -180,7 +200,7 @@ class MonitorConfig(_Strict):
     sampling_rate: float = Field(default=1.0, gt=0, le=1)
     window: Literal["hour", "day"] = "hour"
     judge: JudgeConfig = JudgeConfig()
-    metrics: dict[str, MetricConfig] = Field(default_factory=dict)
+    metrics: dict[str, MetricConfig] = Field(default_factory=dict, max_length=MAX_METRICS)
     alerts: AlertsConfig = AlertsConfig()
     drift: DriftConfig = DriftConfig()
     calibration: CalibrationConfig = CalibrationConfig()
@@ -278,8 +298,13 @@ def parse_config(data: Any, *, name: str | None = None) -> MonitorConfig:
             )
         data = {**data, "name": name}
     try:
-        return MonitorConfig.model_validate(data)
+        config = MonitorConfig.model_validate(data)
     except ValidationError as exc:
         errors = field_errors(exc)
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         raise ConfigError(f"invalid monitor configuration: {summary}", details=errors) from exc
+    size = len(config.model_dump_json())
+    if size > MAX_CONFIG_CHARS:
+        raise ConfigError(f"the configuration is {size} characters once stored; at most {MAX_CONFIG_CHARS}",
+                          details=[{"field": "(root)", "message": f"at most {MAX_CONFIG_CHARS} characters"}])
+    return config

@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     EVALUATION_QUEUE: str = "evaluation-batches"
     AGGREGATION_SCHEDULE: str = "0 */15 * * * *"
     MONITOR_API_KEY: str | None = None
+    # The largest request body the API reads (bytes); longer ones are refused with 413 unread.
+    MAX_REQUEST_BYTES: int = Field(default=1_000_000, gt=0, le=64 * 1024 * 1024)
     # Ingestion limits.
     # MDC inlines payloads up to 4 MB, plus the envelope; a longer line is quarantined.
     MAX_LINE_BYTES: int = Field(default=8 * 1024 * 1024, gt=0)
@@ -116,7 +118,25 @@ class Settings(BaseSettings):
     # The user-assigned managed identity of the app in Azure (DefaultAzureCredential reads it too).
     AZURE_CLIENT_ID: str | None = None
 
+    # Outbound trust boundary (docs/security.md): hosts outbound calls may reach (comma-separated,
+    # `*.suffix` allowed; unset = any public or private host), and extra setting names a config may
+    # name in judge.api_key_setting (beside OPENAI_API_KEY, AZURE_OPENAI_API_KEY and JUDGE_KEY_*).
+    OUTBOUND_ALLOWED_HOSTS: str | None = None
+    JUDGE_KEY_SETTINGS: str | None = None
+    # Set by the Functions host in Azure; their presence means "not local" (no loopback, https only).
+    WEBSITE_INSTANCE_ID: str | None = None
+    WEBSITE_SITE_NAME: str | None = None
+    # Custom metric prompt files: a second folder searched after prompts/ (operator-controlled), and
+    # the size cap checked before reading.
+    CUSTOM_PROMPTS_DIR: str | None = None
+    MAX_PROMPT_BYTES: int = Field(default=64 * 1024, gt=0, le=1024 * 1024)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="LOG_LEVEL")
+
+    @property
+    def in_azure(self) -> bool:
+        """Running under the Functions host in Azure (not local development)."""
+        return bool(self.WEBSITE_INSTANCE_ID or self.WEBSITE_SITE_NAME)
 
     def monitor_storage(self) -> Connection:
         """The account that holds the monitor's own state: tables and queues."""

@@ -36,6 +36,15 @@ class BatchOutcome:
     statuses: dict[str, int]
 
 
+def needs_reason(score: Score, config: MonitorConfig) -> bool:
+    """An ok score whose explain call failed, where the judge is configured to explain it: evaluated
+    again, it gets only the explain call (its score is kept, not paid twice)."""
+    if score.status != "ok" or score.reason is not None or not (score.detail or "").startswith("explain_"):
+        return False
+    mode = config.judge.explain
+    return mode == "all" or (mode == "failing" and score.passed is False)
+
+
 class BatchEvaluator:
     def __init__(self, tables: Tables, engine_for: Callable[[MonitorConfig], JudgeEngine],
                  pool: ThreadPoolExecutor) -> None:
@@ -48,7 +57,9 @@ class BatchEvaluator:
         acceptable = {name: m.acceptable_score for name, m in config.enabled_metrics().items()}
         metrics = list(acceptable)
         kept = self._kept_scores(ref, acceptable, (config.judge.provider, config.judge.model_name))
-        tasks = [JudgeTask(r, m) for r in records if r.sampled for m in metrics if (r.key, m) not in kept]
+        unexplained = {k: kept.pop(k) for k in [k for k, s in kept.items() if needs_reason(s, config)]}
+        tasks = [JudgeTask(r, m, unexplained.get((r.key, m))) for r in records if r.sampled for m in metrics
+                 if (r.key, m) not in kept]
         fresh = self._engine_for(config).judge(tasks) if tasks else []
         scores = list(kept.values()) + fresh
         self._store(ref, records, scores, acceptable)

@@ -75,6 +75,11 @@ def test_golden_put_validation_and_calibration(client: TestClient, monitor_name:
 
 def test_golden_too_large_is_413(client: TestClient, monitor_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     put_monitor(monitor_name)
+    # a golden set may be larger than other bodies (MAX_REQUEST_BYTES), up to GOLDEN_MAX_BYTES
+    monkeypatch.setenv("MAX_REQUEST_BYTES", "1000")
+    reset_settings()
+    assert client.put(f"/api/monitors/{monitor_name}/golden", content=GOOD.encode()).status_code == 200
+    assert client.put(f"/api/monitors/{monitor_name}", content=b" " * 2000).status_code == 413
     monkeypatch.setenv("GOLDEN_MAX_BYTES", "100")
     reset_settings()
     response = client.put(f"/api/monitors/{monitor_name}/golden", content=GOOD.encode())
