@@ -4,7 +4,6 @@ with the heuristic judge (no network)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from monitor.aggregate import aggregate_command
-from monitor.api import create_app
 from monitor.cli import main
 from monitor.monitors import MonitorStore
 from monitor.settings import reset_settings
@@ -20,15 +18,6 @@ from tests.support.drift import AT, seed_regression
 
 pytestmark = pytest.mark.azurite
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def client(storage: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.delenv("MONITOR_API_KEY", raising=False)
-    reset_settings()
-    with TestClient(create_app(), raise_server_exceptions=False) as test_client:
-        yield test_client
-    reset_settings()
 
 
 def put_monitor(name: str) -> None:
@@ -43,66 +32,66 @@ GOOD = "\n".join(json.dumps({"id": f"g{i}", "question": "How do I reset my passw
                  for i in range(12))
 
 
-def test_golden_put_validation_and_calibration(client: TestClient, monitor_name: str) -> None:
+def test_golden_put_validation_and_calibration(api: TestClient, monitor_name: str) -> None:
     put_monitor(monitor_name)
-    assert client.get(f"/api/monitors/{monitor_name}/golden").json() is None
-    bad = client.put(f"/api/monitors/{monitor_name}/golden", content=b'{"question": "q"}\nnot json\n',
+    assert api.get(f"/api/monitors/{monitor_name}/golden").json() is None
+    bad = api.put(f"/api/monitors/{monitor_name}/golden", content=b'{"question": "q"}\nnot json\n',
                      headers={"content-type": "application/x-ndjson"})
     assert bad.status_code == 422, bad.text
     error = bad.json()["error"]
     assert error["code"] == "invalid_golden_set"
     assert [(d["line"], d["field"]) for d in error["details"]] == [(1, "human"), (2, "(line)")]
-    assert client.put("/api/monitors/no-such-monitor/golden", content=GOOD).status_code == 404
-    stored = client.put(f"/api/monitors/{monitor_name}/golden", content=GOOD.encode())
+    assert api.put("/api/monitors/no-such-monitor/golden", content=GOOD).status_code == 404
+    stored = api.put(f"/api/monitors/{monitor_name}/golden", content=GOOD.encode())
     assert stored.status_code == 200, stored.text
     assert stored.json()["records"] == 12 and stored.json()["human_scores"] == {"coherence": 12, "fluency": 12}
-    assert client.get(f"/api/monitors/{monitor_name}/golden").json()["records"] == 12
-    empty = client.get(f"/api/monitors/{monitor_name}/calibration").json()
+    assert api.get(f"/api/monitors/{monitor_name}/golden").json()["records"] == 12
+    empty = api.get(f"/api/monitors/{monitor_name}/calibration").json()
     assert empty["runs"] == [] and empty["latest"] is None and empty["golden"]["records"] == 12
-    ran = client.post(f"/api/monitors/{monitor_name}/calibrate").json()
+    ran = api.post(f"/api/monitors/{monitor_name}/calibrate").json()
     assert ran["ran"] and ran["reason"] == "first" and ran["run"]["tokens"] == 0
-    assert not client.post(f"/api/monitors/{monitor_name}/calibrate").json()["ran"]
-    assert client.post(f"/api/monitors/{monitor_name}/calibrate", params={"force": "true"}).json()["ran"]
-    report = client.get(f"/api/monitors/{monitor_name}/calibration").json()
+    assert not api.post(f"/api/monitors/{monitor_name}/calibrate").json()["ran"]
+    assert api.post(f"/api/monitors/{monitor_name}/calibrate", params={"force": "true"}).json()["ran"]
+    report = api.get(f"/api/monitors/{monitor_name}/calibration").json()
     assert len(report["runs"]) == 2 and report["latest"]["judge"] == "heuristic" and report["latest"]["approximate"]
     coherence = report["latest"]["metrics"]["coherence"]
     assert coherence["n"] == 12 and set(coherence) == {"n", "spearman", "kendall_tau_b", "exact_accuracy",
                                                        "within_one_accuracy", "mean_bias"}
     assert report["settings"]["min_spearman"] == 0.5 and report["settings"]["period_hours"] == 24
     assert report["spend"]["calibration_tokens"] == 0
-    assert client.get("/api/monitors/no-such-monitor/calibration").status_code == 404
+    assert api.get("/api/monitors/no-such-monitor/calibration").status_code == 404
 
 
-def test_golden_too_large_is_413(client: TestClient, monitor_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_golden_too_large_is_413(api: TestClient, monitor_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     put_monitor(monitor_name)
     # a golden set may be larger than other bodies (MAX_REQUEST_BYTES), up to GOLDEN_MAX_BYTES
     monkeypatch.setenv("MAX_REQUEST_BYTES", "1000")
     reset_settings()
-    assert client.put(f"/api/monitors/{monitor_name}/golden", content=GOOD.encode()).status_code == 200
-    assert client.put(f"/api/monitors/{monitor_name}", content=b" " * 2000).status_code == 413
+    assert api.put(f"/api/monitors/{monitor_name}/golden", content=GOOD.encode()).status_code == 200
+    assert api.put(f"/api/monitors/{monitor_name}", content=b" " * 2000).status_code == 413
     monkeypatch.setenv("GOLDEN_MAX_BYTES", "100")
     reset_settings()
-    response = client.put(f"/api/monitors/{monitor_name}/golden", content=GOOD.encode())
+    response = api.put(f"/api/monitors/{monitor_name}/golden", content=GOOD.encode())
     assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"
 
 
-def test_drift_route(client: TestClient, monitor_name: str) -> None:
+def test_drift_route(api: TestClient, monitor_name: str) -> None:
     put_monitor(monitor_name)
     seed_regression(monitor_name)
     aggregate_command(monitor_name, AT)
-    body = client.get(f"/api/monitors/{monitor_name}/drift", params={"metric": "coherence", "segment": "all"}).json()
+    body = api.get(f"/api/monitors/{monitor_name}/drift", params={"metric": "coherence", "segment": "all"}).json()
     assert {p["series"] for p in body["points"]} == {"coherence"} and {p["segment"] for p in body["points"]} == {"all"}
     assert [p["drifted"] for p in body["points"]][:4] == [False, False, False, True]
-    traffic = client.get(f"/api/monitors/{monitor_name}/drift", params={"metric": "traffic.answers"}).json()
+    traffic = api.get(f"/api/monitors/{monitor_name}/drift", params={"metric": "traffic.answers"}).json()
     assert {p["series"] for p in traffic["points"]} == {"traffic.answers"}
     assert len(traffic["traffic"]) == 18  # 6 hours x 3 segments
-    ranged = client.get(f"/api/monitors/{monitor_name}/drift",
+    ranged = api.get(f"/api/monitors/{monitor_name}/drift",
                         params={"start": "2026-11-20T13:00:00Z", "end": "2026-11-20T14:00:00Z"}).json()
     assert {p["window_start"] for p in ranged["points"]} == {"2026-11-20T13:00:00Z"}
-    unknown = client.get(f"/api/monitors/{monitor_name}/drift", params={"metric": "nope"})
+    unknown = api.get(f"/api/monitors/{monitor_name}/drift", params={"metric": "nope"})
     assert unknown.status_code == 422 and unknown.json()["error"]["details"][0]["field"] == "metric"
-    assert client.get(f"/api/monitors/{monitor_name}/drift", params={"segment": "x"}).status_code == 422
-    spec = client.get("/api/openapi.json").json()["paths"]
+    assert api.get(f"/api/monitors/{monitor_name}/drift", params={"segment": "x"}).status_code == 422
+    spec = api.get("/api/openapi.json").json()["paths"]
     routes = {"/api/monitors/{name}/drift", "/api/monitors/{name}/calibration", "/api/monitors/{name}/golden"}
     assert routes <= set(spec)
 

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from monitor.aggregate import aggregate_command
-from monitor.api.serve import BackgroundServer, start_background_server
-from monitor.azurite import Azurite
+from monitor.api.serve import BackgroundServer
 from monitor.calibration.golden import put_golden
 from monitor.calibration.runs import calibrate
 from monitor.monitors import MonitorStore
-from monitor.settings import reset_settings
 from monitor.storage.tables import Tables
 from tests.support.browser import chromium, chromium_missing
 from tests.support.drift import AT, seed_regression
@@ -23,15 +20,6 @@ pytestmark = [
     pytest.mark.azurite, pytest.mark.browser, pytest.mark.slow,
     pytest.mark.skipif(chromium_missing() is not None, reason=chromium_missing() or ""),
 ]
-
-
-@pytest.fixture
-def served(storage: Azurite, monkeypatch: pytest.MonkeyPatch) -> Iterator[BackgroundServer]:
-    monkeypatch.delenv("MONITOR_API_KEY", raising=False)
-    reset_settings()
-    server = start_background_server()
-    yield server
-    server.stop()
 
 
 def by_testid(driver: Any, testid: str) -> list[Any]:
