@@ -245,6 +245,8 @@ def ingest(container_name: str, names: list[str], totals: IngestTotals) -> None:
                 totals.judged_inline += report.counts.judged_inline
                 totals.queued += report.counts.queued
             bar.advance(1, note=f"{totals.records} records, {totals.queued} batches queued")
+    # The tail timer's next firing: the sample hours are over, so it closes every blob it saw.
+    services.tail(monitor=DEMO_NAME)
 
 
 def drain(totals: IngestTotals) -> None:

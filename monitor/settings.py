@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     # Records judged inside one blob-trigger invocation; larger blobs fan out through the queue.
     INLINE_BATCH_LIMIT: int = Field(default=200, gt=0)
     BATCH_SIZE: int = Field(default=50, gt=0, le=99)
+    # Tailing growing blobs (docs/ingestion.md): the tail timer's schedule, the delay after a
+    # rolling period's end before an unchanged blob closes, how long a pass holds a blob's lease,
+    # and how many sampled halves a pass keeps in memory waiting for their partner.
+    TAIL_SCHEDULE: str = "0 */1 * * * *"
+    TAIL_GRACE_MINUTES: int = Field(default=10, ge=0)
+    TAIL_LEASE_SECONDS: float = Field(default=600.0, gt=0)
+    TAIL_JOIN_BUFFER: int = Field(default=50_000, gt=0)
     # Judge defaults the demo and monitors without explicit judge settings fall back on.
     AZURE_OPENAI_ENDPOINT: str | None = None
     AZURE_OPENAI_DEPLOYMENT: str | None = None

@@ -92,8 +92,8 @@ Shapes = dict[str, ShapeCounter]
 
 
 def count_shapes(records: Iterable[Record]) -> Shapes:
-    """Shape counters of a batch, per segment. Every record counts, sampled or not: the shape is
-    the traffic's, and counting it spends no judge call."""
+    """Shape counters of a batch, per segment: every record of the batch (the sampled records; the
+    ingestion counts requests outside the sample without storing them, so they have no shape)."""
     shapes: Shapes = {}
     for record in records:
         for segment in record.segments():

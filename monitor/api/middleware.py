@@ -8,7 +8,6 @@ the application: every unexpected error becomes a JSON 500 here instead of a cra
 from __future__ import annotations
 
 import hmac
-import itertools
 import json
 import logging
 import re
@@ -18,6 +17,7 @@ from urllib.parse import parse_qs
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitor.api.errors import error_body
+from monitor.jsondepth import too_deep
 from monitor.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -201,15 +201,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
-_DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-
-
 def json_depth_exceeds(body: bytes, limit: int) -> bool:
-    """Whether JSON text nests arrays/objects deeper than `limit` (strings ignored). Cheap: counts
-    brackets first and scans only when there are more than `limit` of them."""
-    if body.count(b"[") + body.count(b"{") <= limit:
-        return False
-    brackets = _JSON_STRING.sub(b"", body).translate(None, _BRACKETS)
-    return max(itertools.accumulate(_DEPTH_STEP[b] for b in brackets), default=0) > limit
+    """Whether JSON text nests arrays/objects deeper than `limit` (strings ignored), in linear time
+    (monitor.jsondepth, shared with ingestion)."""
+    return too_deep(body.decode("utf-8", errors="replace"), limit)

@@ -147,8 +147,8 @@ def drift_figure(series: str, quality: QualityData | None) -> str:
 
 def traffic_panel(quality: QualityData | None) -> str:
     head = ('<section aria-labelledby="traffic-h" data-testid="traffic-panel"><h2 id="traffic-h">Traffic shape</h2>'
-            '<p class="legend">Counted at ingestion for every record (sampled or not): prompt and completion '
-            "length in tokens and the share of empty or refused answers, each compared with the baseline.</p>")
+            '<p class="legend">Counted with each batch of sampled records: prompt and completion length in '
+            "tokens and the share of empty or refused answers, each compared with the baseline.</p>")
     if quality is None or not quality.traffic:
         return head + '<p class="empty">No traffic counted in this range.</p></section>'
     charts = "".join(

@@ -26,15 +26,19 @@ def _range_params(data: DashboardData, links: Mapping[str, str]) -> dict[str, st
 def data_panel(data: DashboardData) -> str:
     """Records seen and unmatched halves in range (from the windows): the words docs/api.md defines."""
     u = data.unmatched
-    items = [("records seen", u.get("records_seen", 0)),
+    items: list[tuple[str, object]] = [("records seen", u.get("records_seen", 0)),
              ("unmatched halves expired", u.get("expired", 0)),
              ("unmatched halves waiting", u.get("waiting", 0))]
+    if data.ingestion is not None:  # now, whatever the range (docs/ingestion.md)
+        items += [("open blobs", data.ingestion.get("open_blobs", 0)),
+                  ("ingestion lag", f"{int(data.ingestion.get('ingestion_lag_seconds') or 0)} s")]
     body = "".join(f'<div><dt>{e(k)}</dt><dd data-testid="panel-{e(k.replace(" ", "-"))}">{e(v)}</dd></div>'
                    for k, v in items)
     return (f'<section class="panel" aria-label="Data in range" data-testid="status-panel"><dl>{body}</dl>'
             '<p class="legend">Records seen: joined request/response pairs in the range\'s windows. An unmatched half '
             "is a request or response whose partner has not arrived: waiting within the join time-to-live "
-            f"({data.config.source.join_ttl_minutes} min after its request time), expired after it.</p></section>")
+            f"({data.config.source.join_ttl_minutes} min after its request time), expired after it. Open blobs: "
+            "blobs still being appended to; ingestion lag: the age of the oldest byte not read yet.</p></section>")
 
 
 # --------------------------------------------------------------------------------------------
