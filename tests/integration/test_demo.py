@@ -182,6 +182,17 @@ def test_demo_catches_the_regression_and_reruns_idempotently(
     relevance = query_windows("contoso-support", metric="relevance", segment=f"deployment={REGRESSED['deployment']}")
     assert [w["window_start"][:10] for w in relevance if w["breached"]] == [REGRESSED["day"]]
 
+    # Traffic shape went from the judge path's partials into the windows: one row per day and
+    # segment, every joined record counted once, and each day's drift computed against the days before.
+    from monitor.drift.query import drift_report
+
+    report = drift_report("contoso-support", segment="all")
+    assert sum(t["records"] for t in report["traffic"]) == totals["records"]
+    assert sum(t["answers"]["refused"] for t in report["traffic"]) > 0  # the samples' "I'm sorry" fallbacks
+    grounded = {p["window_start"][:10]: p for p in report["points"] if p["series"] == "groundedness"}
+    assert grounded[REGRESSED["day"]]["drifted"] and not grounded[DAYS[1]]["drifted"]
+    assert grounded[DAYS[0]]["baseline_n"] == 0
+
 
 @pytest.mark.slow
 @pytest.mark.azurite
