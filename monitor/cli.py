@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from monitor import quality_cli
 from monitor.errors import MonitorError, UserError
 from monitor.keys import parse_time
 
@@ -152,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--monitor", required=True, metavar="NAME", help=MONITOR_HELP)
     status.add_argument("--json", action="store_true", help="print one JSON object (the HTTP status route's)")
     _add_smoke_parser(sub)
+    quality_cli.add_parsers(sub, _time)  # golden, calibrate, calibration, drift (monitor/quality_cli.py)
     return parser
 
 
@@ -391,13 +393,14 @@ def cmd_results(args: argparse.Namespace) -> int:
 NEEDS_STORAGE: dict[str, tuple[str, ...]] = {
     "monitors": ("table",), "status": ("table",), "quarantine": ("table",), "aggregate": ("table",),
     "metrics": ("table",), "alerts": ("table",), "records": ("table",), "backfill": ("table", "blob"),
+    **{name: ("table",) for name in quality_cli.COMMANDS},
 }
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "monitors": cmd_monitors, "backfill": cmd_backfill, "aggregate": cmd_aggregate, "serve": cmd_serve,
     "status": cmd_status, "demo": cmd_demo, "quarantine": cmd_quarantine, "smoke": cmd_smoke,
     "metrics": cmd_results, "alerts": cmd_results, "records": cmd_results,
-    "event": cmd_event, "tail": cmd_tail,
+    "event": cmd_event, "tail": cmd_tail, **quality_cli.COMMANDS,
 }
 
 
@@ -406,7 +409,8 @@ def _print_error(exc: MonitorError) -> None:
     print(f"error: {exc.message}", file=sys.stderr)
     for item in exc.details or []:
         if isinstance(item, dict) and "field" in item and str(item.get("message")) not in exc.message:
-            print(f"  {item['field']}: {item['message']}", file=sys.stderr)
+            line = f"line {item['line']}: " if item.get("line") else ""  # golden sets (docs/calibration.md)
+            print(f"  {line}{item['field']}: {item['message']}", file=sys.stderr)
 
 
 def _run(args: argparse.Namespace) -> int:

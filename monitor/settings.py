@@ -177,6 +177,10 @@ class Settings(BaseSettings):
     # gets in total over all runs (a later run retries a failed delivery until these are spent).
     WEBHOOK_BACKOFF_SECONDS: float = Field(default=1.0, ge=0)
     WEBHOOK_MAX_ATTEMPTS: int = Field(default=12, ge=1)
+    # Judge calibration (docs/calibration.md): golden-set limits and how often it is re-judged.
+    GOLDEN_MAX_RECORDS: int = Field(default=1000, ge=1, le=20_000)
+    GOLDEN_MAX_BYTES: int = Field(default=5_000_000, ge=1)
+    CALIBRATION_PERIOD_HOURS: int = Field(default=24, ge=1, le=24 * 366)
     APPLICATIONINSIGHTS_CONNECTION_STRING: str | None = None
     # The user-assigned managed identity of the app in Azure (DefaultAzureCredential reads it too).
     AZURE_CLIENT_ID: str | None = None
