@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -146,6 +147,52 @@ class AlertsConfig(_Strict):
         return value
 
 
+class BaselineConfig(_Strict):
+    """A fixed reference period for drift: windows starting in [start, end)."""
+
+    start: datetime
+    end: datetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BaselineConfig:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("start and end need a time zone, e.g. 2026-11-01T00:00:00Z")
+        if self.end <= self.start:
+            raise ValueError("end must be later than start")
+        return self
+
+
+class DriftConfig(_Strict):
+    """Score and traffic drift against a baseline (docs/drift.md explains the defaults)."""
+
+    enabled: bool = True
+    # Jensen-Shannon distance (0-1) at or above which a window has drifted.
+    threshold: float = Field(default=0.2, gt=0, le=1)
+    # Records needed in the window and in the baseline before drift is judged.
+    min_samples: int = Field(default=100, ge=1)
+    # Trailing complete windows forming the baseline; default 7 day-windows or 24 hour-windows.
+    trailing_windows: int | None = Field(default=None, ge=1, le=24 * 31)
+    baseline: BaselineConfig | None = None
+    # Alert on traffic-shape drift too (prompt/completion length, empty or refused answers).
+    traffic: bool = True
+
+    def trailing(self, window: Literal["hour", "day"]) -> int:
+        if self.trailing_windows is not None:
+            return self.trailing_windows
+        return 24 if window == "hour" else 7
+
+
+class CalibrationConfig(_Strict):
+    """Judge calibration against the golden set (docs/calibration.md)."""
+
+    # A metric's Spearman correlation with the human scores below this raises `judge_drift`.
+    min_spearman: float = Field(default=0.5, ge=-1, le=1)
+    # A metric's mean bias (judge minus human) moving by more than this from the previous run too.
+    max_bias_shift: float = Field(default=0.5, gt=0, le=4)
+    # Golden records a metric needs before its agreement can raise an alert.
+    min_records: int = Field(default=10, ge=2)
+
+
 class MonitorConfig(_Strict):
     name: str
     source: SourceConfig
@@ -155,6 +202,8 @@ class MonitorConfig(_Strict):
     judge: JudgeConfig = JudgeConfig()
     metrics: dict[str, MetricConfig] = Field(default_factory=dict, max_length=MAX_METRICS)
     alerts: AlertsConfig = AlertsConfig()
+    drift: DriftConfig = DriftConfig()
+    calibration: CalibrationConfig = CalibrationConfig()
 
     @field_validator("name")
     @classmethod

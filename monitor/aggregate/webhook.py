@@ -29,6 +29,9 @@ MAX_RESPONSE_BYTES = 64 * 1024  # a receiver's reply is drained up to this, neve
 PAYLOAD_FIELDS = (
     "monitor", "kind", "metric", "segment", "window", "window_start", "window_end", "value", "threshold",
     "message", "created_at", "row_count", "scored", "passed", "errors", "judge", "approximate",
+    # drift and judge_drift alerts (docs/alerts.md)
+    "recovered_from", "baseline_n", "psi", "mean_shift", "mean_shift_stderr", "run_id", "spearman", "mean_bias",
+    "previous_mean_bias",
 )
 
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from monitor.api.errors import install_error_handlers
 from monitor.api.middleware import ApiKeyMiddleware, BodyLimitMiddleware, CatchAllMiddleware
+from monitor.api.quality import quality_router
 from monitor.api.routes import root_router, router
 
 TITLE = "Generative-AI quality monitor"
@@ -35,6 +36,7 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(quality_router)
     app.include_router(root_router)
     # Added last = outermost: the catch-all sees everything, the key check runs before the body is
     # read (an unauthenticated caller cannot make the app read anything), the body limit before routing.

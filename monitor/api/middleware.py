@@ -137,7 +137,7 @@ class BodyLimitMiddleware(_HttpMiddleware):
     """
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limit = get_settings().MAX_REQUEST_BYTES
+        limit = body_limit(scope)
         refusal = _declared_length_refusal(scope, limit)
         body = None if refusal else await _read_bounded(receive, limit)
         if refusal is None and body is None:
@@ -149,6 +149,14 @@ class BodyLimitMiddleware(_HttpMiddleware):
             await send_json(send, status, error_body(code, message), headers=[(b"connection", b"close")])
             return
         await self.app(scope, _replay(body or b"", receive), send)
+
+
+def body_limit(scope: Scope) -> int:
+    """MAX_REQUEST_BYTES; a golden set (PUT .../golden, docs/calibration.md) may be up to GOLDEN_MAX_BYTES."""
+    settings = get_settings()
+    if scope.get("method") == "PUT" and str(scope.get("path", "")).endswith("/golden"):
+        return max(settings.MAX_REQUEST_BYTES, settings.GOLDEN_MAX_BYTES)
+    return settings.MAX_REQUEST_BYTES
 
 
 def _declared_length_refusal(scope: Scope, limit: int) -> tuple[int, str, str] | None:

@@ -110,3 +110,21 @@ class Quarantine(BaseModel):
 
 class Status(_Open):
     """The object `python -m monitor status --monitor NAME --json` prints (CONTRACTS.md section 4)."""
+
+
+class AggregationRun(_Open):
+    """What one aggregation run did for one monitor (the report the timer logs)."""
+
+    monitor: str
+    at: str = Field(description="the time the run acted as of (ISO 8601 UTC)")
+    past_due: bool = False
+    windows: list[str] = Field(description="window starts computed in this run")
+    final_windows: int = 0
+    dirty_hours: int = 0
+    rows_written: int = 0
+    rows_unchanged: int = 0
+    alerts: list[str] = Field(description="new alerts, `kind:metric:segment:window_start`")
+    webhooks_sent: int = 0
+    webhooks_failed: int = 0
+    duration_ms: float = 0.0
+    error: str | None = None

@@ -19,6 +19,7 @@ from typing import Any
 
 from monitor import results
 from monitor.config import MetricConfig, MonitorConfig
+from monitor.dashboard.quality import QualityData, load_quality
 from monitor.dashboard.svg import Point
 from monitor.errors import UserError
 from monitor.keys import iso, parse_time
@@ -154,6 +155,8 @@ class DashboardData:
     query: DashboardQuery = DashboardQuery()
     unmatched: dict[str, int] = field(default_factory=dict)
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # drift lines, traffic shape and judge calibration (monitor/dashboard/quality.py)
+    quality: QualityData | None = None
     ingestion: dict[str, Any] | None = None  # the ingestion fields of `status` (docs/ingestion.md)
 
 
@@ -211,6 +214,7 @@ def load_dashboard(name: str, query: DashboardQuery | None = None, *,
         failing=failing_view(name, config, query, windows),
         judge=judge_label(config, windows), approximate=is_approximate(config, windows),
         default_range=query.start is None and query.end is None, anchor=anchor, notices=found, query=query,
+        quality=load_quality(name, start=start, end=end, segment=query.segment),
         unmatched=unmatched_of(chosen, metrics), ingestion=ingestion_status(name),
     )
 

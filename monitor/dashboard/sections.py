@@ -59,13 +59,16 @@ def alerts_section(data: DashboardData, links: Mapping[str, str], static: bool) 
 
 def _alert_row(data: DashboardData, alert: Mapping[str, Any], links: Mapping[str, str], static: bool) -> str:
     label = e(short_time(alert.get("window_start"), data.config.window))
-    if static:
+    kind = str(alert.get("kind"))
+    if static or kind == "judge_drift":  # a calibration run, not a window (the judge panel shows it)
         window = label
     else:
+        # a traffic-shape drift (docs/drift.md) names a series, not a metric: every metric's examples
+        metric = None if str(alert.get("metric", "")).startswith("traffic.") else alert.get("metric")
         href = dashboard_url(data.name, {**_range_params(data, links), "segment": _segment_param(alert.get("segment")),
-                                         "window": str(alert.get("window_start")), "metric": alert.get("metric")},
+                                         "window": str(alert.get("window_start")), "metric": metric},
                              "#failing-h")
-        window = f'<a data-testid="alert-window-link" href="{e(href)}">{label}</a>'
+        window = f'<a data-testid="alert-window-link" data-kind="{e(kind)}" href="{e(href)}">{label}</a>'
     return '<tr data-testid="alert-row">' + cells([
         ("window", "", window), ("kind", "", f"<strong>{e(alert.get('kind'))}</strong>"),
         ("metric", "", e(alert.get("metric"))), ("segment", "", e(alert.get("segment"))),

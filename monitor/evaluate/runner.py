@@ -24,6 +24,7 @@ from monitor.keys import iso, safe_key
 from monitor.partials import count_batch, partial_entity
 from monitor.records import Record
 from monitor.scores import Score
+from monitor.shape import count_shapes
 from monitor.storage.tables import Tables, get_entity, query_partition, write_entities
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,8 @@ class BatchEvaluator:
         scores = self._write_scores(ref, {r.key: r for r in records}, scores)
         now = iso(datetime.now(UTC))
         counts = count_batch(records, scores, acceptable, acceptable)
-        self._tables["partials"].upsert_entity(partial_entity(ref.partition, ref.batch_id, counts, len(records), now))
+        self._tables["partials"].upsert_entity(partial_entity(ref.partition, ref.batch_id, counts, len(records), now,
+                                                                 count_shapes(records)))
         monitor, hour = ref.partition.rsplit("|", 1)
         self._tables["dirty"].upsert_entity({"PartitionKey": monitor, "RowKey": hour, "updated_at": now})
         return scores

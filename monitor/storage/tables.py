@@ -38,6 +38,10 @@ TABLES: dict[str, str] = {
     "alerts": "alerts",
     "runs": "aggregationruns",
     "poison": "poisonbatches",
+    "shapes": "shapewindows",
+    "drift": "drift",
+    "golden": "goldenset",
+    "calibration": "calibrationruns",
 }
 
 TRANSACTION_LIMIT = 100

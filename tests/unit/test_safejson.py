@@ -40,15 +40,19 @@ def test_a_hostile_line_costs_milliseconds() -> None:
     hostile = ["[" * DEEP + "]" * DEEP, '{"a":' * DEEP + "1" + "}" * DEEP, '"' + '\\"' * DEEP]
 
     def cost(text: str) -> float:
-        started = time.perf_counter()
+        """Best of five runs: the least disturbed by other work on a shared machine."""
+        runs = []
         for _ in range(5):
+            started = time.perf_counter()
             with contextlib.suppress(JsonRefusedError):
                 loads(text)
-        return time.perf_counter() - started
+            runs.append(time.perf_counter() - started)
+        return min(runs)
 
     baseline = cost(good)
     for text in hostile:
-        assert cost(text) < 3 * baseline + 0.05
+        # A quadratic scan or a recursive parse of 100,000 levels costs seconds: far beyond this bound.
+        assert cost(text) < 10 * baseline + 0.1
 
 
 def test_depth_limit_is_exact_and_ignores_brackets_in_strings() -> None:
@@ -87,9 +91,14 @@ def test_an_unterminated_string_of_escaped_quotes_costs_linear_time() -> None:
     small, large = ("[]" * 100 + '"' + '\\"' * n for n in (10_000, 160_000))
 
     def cost(text: str) -> float:
-        started = time.perf_counter()
-        assert not json_depth_exceeds(text.encode(), 64) and not too_deep(text, 64)
-        return time.perf_counter() - started
+        """Best of three runs: the least disturbed by other work on a shared machine."""
+        runs = []
+        for _ in range(3):
+            started = time.perf_counter()
+            assert not json_depth_exceeds(text.encode(), 64) and not too_deep(text, 64)
+            runs.append(time.perf_counter() - started)
+        return min(runs)
 
-    cost(small)
-    assert cost(large) < 16 * 4 * cost(small) + 0.05  # 16x the input: linear, with room for noise
+    # 16x the input: linear, with room for noise. The quadratic scan this guards against took
+    # 27 s for 40,000 quotes, minutes for these 160,000.
+    assert cost(large) < 16 * 6 * cost(small) + 0.25
