@@ -138,7 +138,7 @@ async def _judge_all(llm: LLMJudge, pending: list[tuple[int, Metric, Record]]) -
         results[index] = await _guarded(llm, metric, record)
 
     try:
-        async with asyncio.TaskGroup() as group:
+        async with llm.throttle.session(), asyncio.TaskGroup() as group:
             for index, metric, record in pending:
                 group.create_task(one(index, metric, record))
     except BaseExceptionGroup as group_error:
