@@ -51,6 +51,7 @@ RISE_SLACK = 0.005
 GROW = 0.25  # a healthy, saturated interval grows the limit by this fraction (at least 1)
 SHRINK = 0.8
 EMPTY_RATE_WAIT = 0.25  # seconds between looks at a rate that is zero for now (no share yet)
+QUOTA_RECHECK = 1.0
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ class Bucket:
         self.level = min(self.capacity, self.level + (now - self._updated) * rate)
         self._updated = now
         need = min(amount, self.capacity)
-        return 0.0 if self.level >= need else min((need - self.level) / rate, EMPTY_RATE_WAIT * 8)
+        return 0.0 if self.level >= need else (need - self.level) / rate
 
     def take(self, amount: float) -> None:
         self.level -= amount
@@ -245,7 +246,8 @@ class Throttle:
                 if wait <= 0:
                     break
                 self._starved()
-                await asyncio.sleep(wait)
+                # A leased share may grow meanwhile: look again at least every QUOTA_RECHECK seconds.
+                await asyncio.sleep(wait if self.quota is None else min(wait, QUOTA_RECHECK))
             if self._requests:
                 self._requests.take(1)
             if self._tokens:

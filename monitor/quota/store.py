@@ -27,8 +27,11 @@ ROW = "pool"
 # Per storage request: one retry at most, and short socket timeouts (seconds).
 REQUEST_OPTIONS: dict[str, Any] = {"retry_total": 1, "retry_backoff_factor": 0.2,
                                    "connection_timeout": 3, "read_timeout": 5}
-# A 429 halves the fleet's rate; it then climbs back linearly to 1 over this many seconds.
-RECOVERY_SECONDS = 60.0
+# A 429 cuts the fleet's rate factor by FLEET_CUT; it then climbs back linearly, by 1 over
+# RECOVERY_SECONDS (from 0.8 back to 1 in 10 s). The instance that saw the 429 also halves its own
+# concurrency and rate at once (the throttle's AIMD), so the fleet cut can stay moderate.
+FLEET_CUT = 0.8
+RECOVERY_SECONDS = 50.0
 MIN_SLOWDOWN = 1 / 16
 
 
@@ -79,8 +82,8 @@ class PoolState:
         return min(1.0, self.slowdown_factor + max(0.0, now - self.slowdown_at) / RECOVERY_SECONDS)
 
     def cut(self, now: float) -> None:
-        """A 429 somewhere in the fleet: halve the current factor (never below MIN_SLOWDOWN)."""
-        self.slowdown_factor = max(MIN_SLOWDOWN, self.slowdown(now) * 0.5)
+        """A 429 somewhere in the fleet: cut the current factor (never below MIN_SLOWDOWN)."""
+        self.slowdown_factor = max(MIN_SLOWDOWN, self.slowdown(now) * FLEET_CUT)
         self.slowdown_at = now
 
     def budget(self, now: float, dimension: str, declared: float | None = None) -> float | None:
