@@ -148,7 +148,9 @@ class AdaptiveLimit:
         self.grown = 0
         self.shrunk = 0
 
-    def sample(self, latency: float) -> None:
+    def sample(self, latency: float, queued: bool = False) -> None:
+        """One completed call's latency; `queued`: calls were waiting for a slot when it completed."""
+        self.queued = self.queued or queued
         self._latencies.append(latency)
         if len(self._latencies) >= max(8, int(self.value)):
             self._adjust(sum(self._latencies) / len(self._latencies))
@@ -180,6 +182,7 @@ class Throttle:
         self.quota = quota
         self.factor = 1.0
         self.in_flight = 0
+        self.waiting = 0  # calls waiting for a slot
         self.throttled = 0  # 429s seen
         self.cuts = 0  # AIMD decreases made
         self.peak_limit = 0
@@ -217,9 +220,11 @@ class Throttle:
     async def slot(self, tokens: int) -> AsyncIterator[None]:
         """Hold one in-flight slot, after waiting for pauses and for the rate buckets."""
         async with self._slots:
-            if self.in_flight >= self.limit and self.adaptive:
-                self.adaptive.queued = True
-            await self._slots.wait_for(lambda: self.in_flight < self.limit)
+            self.waiting += 1
+            try:
+                await self._slots.wait_for(lambda: self.in_flight < self.limit)
+            finally:
+                self.waiting -= 1
             self.in_flight += 1
             self.peak_limit = max(self.peak_limit, self.limit)
         try:
@@ -274,7 +279,7 @@ class Throttle:
     def on_success(self, latency: float | None = None) -> None:
         self.factor = min(1.0, self.factor + INCREASE)
         if self.adaptive is not None and latency is not None:
-            self.adaptive.sample(latency)
+            self.adaptive.sample(latency, queued=self.waiting > 0)
 
     def on_throttled(self, pause: float | None) -> None:
         """A 429: slow everyone down (once per cooldown), the fleet too, and honour the pause."""
