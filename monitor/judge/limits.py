@@ -33,11 +33,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from monitor.config import JudgeConfig
     from monitor.quota import Budget, FleetQuota
+    from monitor.storage.tables import Tables
 
 MAX_RETRY_AFTER = 120.0
 DECREASE = 0.5
@@ -332,3 +333,14 @@ def build_throttle(judge: JudgeConfig) -> Throttle:
         quota = fleet_quota(budget)
     return Throttle(judge.max_concurrency, judge.requests_per_minute, judge.tokens_per_minute,
                     adaptive=judge.adaptive_concurrency, quota=quota)
+
+
+def quota_status(judge: JudgeConfig, tables: Tables) -> dict[str, Any] | None:
+    """The judge's fleet budget as `status` shows it: the pool, its limits per minute, the instances
+    holding leases and each one's share and recent use (None when the judge declares no budget)."""
+    budget = judge_budget(judge)
+    if budget is None:
+        return None
+    from monitor.quota import LeaseStore, pool_status
+
+    return pool_status(LeaseStore(tables["quota"]), budget.pool, budget.limits, time.time())

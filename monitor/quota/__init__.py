@@ -37,18 +37,18 @@ def fleet_quota(budget: Budget) -> FleetQuota:
 
 
 def pool_status(store: LeaseStore, pool: str, limits: dict[str, float], now: float) -> dict[str, Any]:
-    """The leases in force on a pool, for `status`: instances, each one's share and recent use."""
+    """The leases in force on a pool, for `status`: its limits, the instances holding leases, each
+    one's share and recent use, and the totals (all per minute, by dimension)."""
     state = store.read(pool)
     active = state.active(now)
-    leases = [{"instance": name,
-               **{f"{dim}_per_minute": round(lease.share.get(dim, 0.0), 1) for dim in limits},
-               **{f"used_{dim}_per_minute": round(lease.used.get(dim, 0.0), 1) for dim in limits},
-               "expires_in_s": round(lease.expires - now, 1)}
-              for name, lease in sorted(active.items())]
-    totals = {f"{dim}_per_minute": limits[dim] for dim in limits}
-    leased = {f"leased_{dim}_per_minute": round(sum(x.share.get(dim, 0.0) for x in active.values()), 1)
-              for dim in limits}
-    used = {f"used_{dim}_per_minute": round(sum(x.used.get(dim, 0.0) for x in active.values()), 1)
-            for dim in limits}
-    return {"pool": pool, **totals, "instances": len(active), **leased, **used,
+    budget = {dim: state.budget(now, dim, declared) or declared for dim, declared in limits.items()}
+
+    def total(values: str) -> dict[str, float]:
+        return {dim: round(sum(getattr(x, values).get(dim, 0.0) for x in active.values()), 1) for dim in limits}
+
+    leases = [{"instance": name, "share_per_minute": {d: round(x.share.get(d, 0.0), 1) for d in limits},
+               "used_per_minute": {d: round(x.used.get(d, 0.0), 1) for d in limits},
+               "expires_in_s": round(x.expires - now, 1)} for name, x in sorted(active.items())]
+    return {"pool": pool, "limits_per_minute": budget, "instances": len(active),
+            "leased_per_minute": total("share"), "used_per_minute": total("used"),
             "slowdown": round(state.slowdown(now), 3), "leases": leases}
