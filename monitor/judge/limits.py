@@ -6,9 +6,9 @@ on the judge loop), so all in-flight calls see the same limits:
 * at most `limit` calls in flight, where `limit = concurrency x factor`; `concurrency` is fixed at
   `max_concurrency`, or adaptive (:class:`AdaptiveLimit`: from 16, grows while latency holds and
   calls queue for a slot, shrinks when latency rises; never above `max_concurrency`);
-* pacing for requests per minute and tokens per minute: token buckets without burst (refill
-  `per_minute / 60 x factor` per second, capacity one request), so calls are spread evenly: Azure
-  enforces quotas over windows as short as one second, where a burst would earn 429s. A request's
+* pacing for requests per minute and tokens per minute: token buckets (refill `per_minute / 60 x
+  factor` per second, saving up at most 0.2 s of it), so calls are spread evenly: Azure enforces
+  quotas over windows as short as a few seconds, where a burst would earn 429s. A request's
   tokens are its prompt estimate plus its `max_tokens`; a request larger than the bucket goes into
   debt that the following requests wait out. With a :class:`~monitor.quota.FleetQuota` the
   per-minute rates are this instance's leased share of the fleet's budget (docs/quotas.md);
@@ -53,6 +53,9 @@ GROW = 0.25  # a healthy, saturated interval grows the limit by this fraction (a
 SHRINK = 0.8
 EMPTY_RATE_WAIT = 0.25  # seconds between looks at a rate that is zero for now (no share yet)
 QUOTA_RECHECK = 1.0
+# A bucket saves up at most this much of its rate: enough to absorb a late wake-up of a busy loop,
+# too little to matter to a quota enforced over 10 s or a minute (paced 2% under the share).
+BURST_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -106,14 +109,14 @@ def _seconds(value: str, scale: float) -> float | None:
 
 
 class Bucket:
-    """A pacing token bucket measured per minute (capacity one unit: no burst). A request is let
-    through when the level is positive and takes its full amount, going into debt if need be.
-    `per_minute` may change between calls (a leased share)."""
+    """A pacing token bucket measured per minute. It starts with one unit and saves up at most
+    BURST_SECONDS of its rate (at least one unit), so a loop that woke up late catches up on that
+    much, never more. A request is let through when the level covers one unit and takes its full
+    amount, going into debt if need be. `per_minute` may change between calls (a leased share)."""
 
-    def __init__(self, per_minute: float, clock: Callable[[], float], capacity: float = 1.0) -> None:
+    def __init__(self, per_minute: float, clock: Callable[[], float]) -> None:
         self.per_minute = per_minute
-        self.capacity = capacity
-        self.level = self.capacity
+        self.level = 1.0
         self._clock = clock
         self._updated = clock()
 
@@ -121,12 +124,13 @@ class Bucket:
         """Seconds until `amount` can be taken at the current rate (0: take it now)."""
         rate = self.per_minute / 60.0 * factor
         now = self._clock()
+        need = min(amount, 1.0)
         if rate <= 0:
             self._updated = now
-            return EMPTY_RATE_WAIT if self.level < min(amount, self.capacity) else 0.0
-        self.level = min(self.capacity, self.level + (now - self._updated) * rate)
+            return EMPTY_RATE_WAIT if self.level < need else 0.0
+        capacity = max(1.0, rate * BURST_SECONDS)
+        self.level = min(capacity, self.level + (now - self._updated) * rate)
         self._updated = now
-        need = min(amount, self.capacity)
         return 0.0 if self.level >= need else (need - self.level) / rate
 
     def take(self, amount: float) -> None:
@@ -137,26 +141,27 @@ class AdaptiveLimit:
     """Concurrency that follows latency. Every interval (as many completions as the limit, and at
     least 8) compares the interval's mean latency with a baseline that falls at once and rises
     slowly: latency above baseline x RISE shrinks the limit (x SHRINK); otherwise, when calls had to
-    queue for a slot and the rate limit was not what held them, the limit grows (x (1 + GROW))."""
+    queue for a slot while every slot was busy with a call to the server (none waiting for the rate:
+    then the rate, not concurrency, is the bottleneck), the limit grows (x (1 + GROW))."""
 
     def __init__(self, ceiling: int, initial: int = INITIAL_CONCURRENCY, floor: int = 1) -> None:
         self.ceiling, self.floor = ceiling, floor
         self.value = float(max(floor, min(ceiling, initial)))
         self.baseline: float | None = None
         self._latencies: list[float] = []
-        self.queued = False  # a call waited for a slot during this interval
-        self.rate_bound = False  # a call waited for the rate during this interval
+        self.queued = False  # calls waited for a slot, with every slot busy at the server
         self.grown = 0
         self.shrunk = 0
 
     def sample(self, latency: float, queued: bool = False) -> None:
-        """One completed call's latency; `queued`: calls were waiting for a slot when it completed."""
+        """One completed call's latency; `queued`: when it completed, calls were waiting for a slot
+        and no slot was held by a call waiting for the rate."""
         self.queued = self.queued or queued
         self._latencies.append(latency)
         if len(self._latencies) >= max(8, int(self.value)):
             self._adjust(sum(self._latencies) / len(self._latencies))
             self._latencies.clear()
-            self.queued = self.rate_bound = False
+            self.queued = False
 
     def _adjust(self, mean: float) -> None:
         if self.baseline is None:
@@ -165,7 +170,7 @@ class AdaptiveLimit:
         if mean > self.baseline * RISE + RISE_SLACK:
             self.value = max(self.floor, self.value * SHRINK)
             self.shrunk += 1
-        elif self.queued and not self.rate_bound:
+        elif self.queued:
             self.value = min(self.ceiling, self.value + max(1.0, self.value * GROW))
             self.grown += 1
         # The baseline follows falls at once and rises by 5% of the gap per interval.
@@ -184,6 +189,7 @@ class Throttle:
         self.factor = 1.0
         self.in_flight = 0
         self.waiting = 0  # calls waiting for a slot
+        self.pacing = 0  # calls holding a slot, waiting for the rate
         self.throttled = 0  # 429s seen
         self.cuts = 0  # AIMD decreases made
         self.peak_limit = 0
@@ -244,6 +250,13 @@ class Throttle:
             await asyncio.sleep(wait)
 
     async def _wait_rate(self, tokens: int) -> None:
+        self.pacing += 1
+        try:
+            await self._take_rate(tokens)
+        finally:
+            self.pacing -= 1
+
+    async def _take_rate(self, tokens: int) -> None:
         async with self._rate_lock:
             while True:
                 self._follow_quota()
@@ -272,15 +285,13 @@ class Throttle:
             self._tokens.per_minute = self.quota.rate("tokens")
 
     def _starved(self) -> None:
-        if self.adaptive:
-            self.adaptive.rate_bound = True
         if self.quota is not None:
             self.quota.starved()
 
     def on_success(self, latency: float | None = None) -> None:
         self.factor = min(1.0, self.factor + INCREASE)
         if self.adaptive is not None and latency is not None:
-            self.adaptive.sample(latency, queued=self.waiting > 0)
+            self.adaptive.sample(latency, queued=self.waiting > 0 and self.pacing == 0)
 
     def on_throttled(self, pause: float | None) -> None:
         """A 429: slow everyone down (once per cooldown), the fleet too, and honour the pause."""

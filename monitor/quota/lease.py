@@ -48,9 +48,9 @@ DEMAND_HEADROOM = 1.5  # a satisfied instance asks for its recent use times this
 DEMAND_FLOOR = 0.02  # ... and at least this fraction of the budget
 MAX_CONFLICTS = 8
 LINGER = 1.0
-# Paced 1% under the share: a quota enforced over short windows at exactly the rate answers the odd
-# request that network jitter bunches up with a 429.
-HEADROOM = 0.01  # seconds a lease is kept after the last call left, for the next invocation
+# Paced 2% under the share: a quota enforced over short windows at exactly the rate answers the odd
+# request that network jitter (or a bucket catching up 0.2 s after a late wake-up) bunches up with 429.
+HEADROOM = 0.02  # seconds a lease is kept after the last call left, for the next invocation
 
 
 def instance_name() -> str:

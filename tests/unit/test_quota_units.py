@@ -100,12 +100,20 @@ def test_adaptive_limit_does_not_grow_when_nobody_queues_or_the_rate_holds_calls
     for _ in range(200):
         idle.sample(0.3, queued=False)
     assert idle.value == 16
-    rate_bound = AdaptiveLimit(ceiling=64, initial=16)
-    for _ in range(20):
-        rate_bound.rate_bound = True
-        for _ in range(16):
-            rate_bound.sample(0.3, queued=True)
-    assert rate_bound.value == 16
+
+    async def paced(rpm: int | None) -> Throttle:
+        throttle = Throttle(64, requests_per_minute=rpm, adaptive=True)
+
+        async def call() -> None:
+            async with throttle.slot(1):
+                await asyncio.sleep(0.001)
+            throttle.on_success(0.001)
+
+        await asyncio.gather(*(call() for _ in range(200)))
+        return throttle
+
+    assert asyncio.run(paced(6000)).adaptive.value == 16  # type: ignore[union-attr]  # the rate holds calls
+    assert asyncio.run(paced(None)).adaptive.value > 16  # type: ignore[union-attr]  # the slots hold calls
 
 
 def test_adaptive_limit_shrinks_when_latency_rises() -> None:
