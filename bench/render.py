@@ -108,7 +108,9 @@ def quota_section(result: dict[str, Any]) -> list[str]:
            f"explain off, concurrency {result['concurrency']}. Every client sets `judge.requests_per_minute` = "
            f"{fmt(result['quota_rpm'])}: with the per-instance limiter each process paces itself at it (each its own "
            "pool, as before fleet budgets); with the shared budget they lease slices of it from one pool in "
-           "Table Storage (Azurite). Targets for the shared budget: >= 0.90 of the quota, < 2% 429s.", ""]
+           "Table Storage (Azurite). Targets for the shared budget: >= 0.90 of the quota, < 2% 429s. Lease storage "
+           "requests: reads and conditional writes of the pool entity by all clients (acquire, renewals, "
+           "conflicts, hand-back) per judge call, counted by the clients.", ""]
     rows = []
     for cell in result["cells"]:
         m = cell["median"]
@@ -119,11 +121,17 @@ def quota_section(result: dict[str, Any]) -> list[str]:
         share = f"**{m['share_429'] * 100:.1f}%**" + (f" ({shares})" if len(runs) > 1 else "")
         rows.append([cell["clients"], cell["label"], len(runs), m["wall_s"], m["span_s"], m["requests"],
                      m["achieved_rpm"], fraction, m["http_429"], share, m["errors"],
-                     fmt(m["lease_storage_requests"]), f"{m['lease_requests_per_call']:.3f}"])
+                     *_lease_cost(cell["mode"], m)])
     out += [table(["client processes", "limiter", "runs", "wall s", "span s", "requests",
                    "achieved successful rpm", "fraction of quota", "429s", "429 share of requests", "errors",
                    "lease storage requests", "lease storage requests / judge call"], rows), ""]
     return out
+
+
+def _lease_cost(mode: str, m: dict[str, Any]) -> list[str]:
+    if mode != "shared":  # emulated with one private pool per process: not a cost of the old limiter
+        return ["-", "-"]
+    return [fmt(m["lease_storage_requests"]), f"{m['lease_requests_per_call']:.3f}"]
 
 
 def ingest_section(result: dict[str, Any]) -> list[str]:
