@@ -7,7 +7,7 @@ on the judge loop), so all in-flight calls see the same limits:
   `max_concurrency`, or adaptive (:class:`AdaptiveLimit`: from 16, grows while latency holds and
   calls queue for a slot, shrinks when latency rises; never above `max_concurrency`);
 * pacing for requests per minute and tokens per minute: token buckets (refill `per_minute / 60 x
-  factor` per second, saving up at most 0.2 s of it), so calls are spread evenly: Azure enforces
+  factor` per second, saving up at most 0.1 s of it), so calls are spread evenly: Azure enforces
   quotas over windows as short as a few seconds, where a burst would earn 429s. A request's
   tokens are its prompt estimate plus its `max_tokens`; a request larger than the bucket goes into
   debt that the following requests wait out. With a :class:`~monitor.quota.FleetQuota` the
@@ -55,7 +55,7 @@ EMPTY_RATE_WAIT = 0.25  # seconds between looks at a rate that is zero for now (
 QUOTA_RECHECK = 1.0
 # A bucket saves up at most this much of its rate: enough to absorb a late wake-up of a busy loop,
 # too little to matter to a quota enforced over 10 s or a minute (paced 2% under the share).
-BURST_SECONDS = 0.2
+BURST_SECONDS = 0.1
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ DEMAND_FLOOR = 0.02  # ... and at least this fraction of the budget
 MAX_CONFLICTS = 8
 LINGER = 1.0
 # Paced 2% under the share: a quota enforced over short windows at exactly the rate answers the odd
-# request that network jitter (or a bucket catching up 0.2 s after a late wake-up) bunches up with 429.
+# request that network jitter (or a bucket catching up 0.1 s after a late wake-up) bunches up with 429.
 HEADROOM = 0.02  # seconds a lease is kept after the last call left, for the next invocation
 
 
@@ -111,6 +111,7 @@ class FleetQuota:
         self._linger: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._degraded = False
+        self._generation = 0
         self.storage_requests = 0
         self.renewals = 0
         self.failures = 0
@@ -192,6 +193,7 @@ class FleetQuota:
 
     async def _stop_and_release(self) -> None:
         task, self._task = self._task, None
+        self._generation += 1  # a renewal still running in its thread must not write after this
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -270,9 +272,12 @@ class FleetQuota:
     def _renew_sync(self, renewal: _Renewal) -> None:
         """Read the pool, take this instance's grant, write it back (If-Match); runs in a thread."""
         store = self._lease_store()
+        generation = self._generation
         for _ in range(MAX_CONFLICTS):
             self.storage_requests += 1
             state = store.read(self.budget.pool)
+            if generation != self._generation:
+                raise asyncio.CancelledError  # released meanwhile: write nothing
             now = self._wall()
             self._compute(state, renewal, now)
             # Lower shares apply before they are written (others may take the rest at once).
