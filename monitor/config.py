@@ -6,6 +6,7 @@ out-of-range values are rejected with errors that name the field.
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any, Literal
 
@@ -181,12 +182,45 @@ class MonitorConfig(_Strict):
 
 
 def field_errors(error: ValidationError) -> list[dict[str, Any]]:
-    """Pydantic errors as `[{"field": "judge.max_concurrency", "message": ...}]`."""
+    """Pydantic errors as `[{"field": "judge.max_concurrency", "message": ...}]`, worded for people:
+    no "Value error," prefix, and an unknown field names the closest known one."""
     out = []
     for item in error.errors():
         loc = ".".join(str(p) for p in item["loc"])
-        out.append({"field": loc or "(root)", "message": item["msg"]})
+        out.append({"field": loc or "(root)", "message": _message(item)})
     return out
+
+
+_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def _message(item: Any) -> str:
+    if item["type"] == "extra_forbidden":
+        *parent, field = item["loc"]
+        known = _fields_at(tuple(parent))
+        close = difflib.get_close_matches(str(field), known, n=1, cutoff=0.6)
+        hint = f"did you mean `{close[0]}`?" if close else f"known fields here: {', '.join(known)}"
+        return f"unknown field; {hint}"
+    message = str(item["msg"])
+    for prefix in _PREFIXES:
+        message = message.removeprefix(prefix)
+    return message
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the model at `loc` inside a MonitorConfig (metric names skipped)."""
+    model: type[BaseModel] = MonitorConfig
+    index = 0
+    while index < len(loc):
+        info = model.model_fields.get(str(loc[index]))
+        annotation = info.annotation if info else None
+        if annotation == dict[str, MetricConfig]:
+            model, index = MetricConfig, index + 2
+            continue
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model, index = annotation, index + 1
+    return list(model.model_fields)
 
 
 def parse_config(data: Any, *, name: str | None = None) -> MonitorConfig:

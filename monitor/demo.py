@@ -10,8 +10,10 @@
 3. The sample blobs (samples/mdc/) are uploaded (only those missing or changed), every `.jsonl` blob
    goes through the blob-trigger path in the order MDC writes them, then the queued batches through
    the queue-trigger path, then the timer path runs as if it fired after the last sample day.
-4. A summary table per day and deployment, the regression it found, the dashboard written to
-   `.demo/dashboard.html`, and (unless --no-serve) the API and dashboard served until Ctrl-C.
+4. A summary table per day and deployment with what it means (monitor/demo_summary.py), the
+   regression it found, the dashboard written to `.demo/dashboard.html`, and (unless --no-serve) the
+   API and dashboard served until Ctrl-C, with the `export` lines that point other commands at the
+   demo's Azurite. The dashboard's port is checked before any processing.
 
 Every process the demo starts (Azurite, the API server thread) is stopped on the way out, Ctrl-C
 included.
@@ -25,28 +27,28 @@ import hashlib
 import json
 import logging
 import os
+import shlex
 import signal
+import socket
 import sys
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from monitor.demo_summary import DEMO_NAME, Totals, judge_name, summary_lines
 from monitor.errors import NotFoundError, ServiceError, UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 SAMPLE_CONFIG = SAMPLES / "monitor.json"
 SAMPLE_BLOBS = SAMPLES / "mdc"
-DEMO_NAME = "contoso-support"
 # The sample blobs hold 1-16 records each: with this limit the busy evening hours fan out through the
 # evaluation queue (queue-trigger path) while the quiet hours are judged inside the blob trigger.
 DEMO_INLINE_BATCH_LIMIT = "10"
-METRIC_ORDER = ("coherence", "fluency", "groundedness", "relevance", "similarity")
 STORAGE_SETTINGS = ("MONITOR_STORAGE", "MDC_STORAGE")
 # Per-line and per-alert warnings the summary reports as counts: shown only with `-v`.
 QUIET_LOGGERS = ("monitor.ingest.pipeline", "monitor.events")
@@ -281,114 +283,6 @@ def aggregate(at: datetime) -> list[str]:
     return [alert for report in reports for alert in report.alerts]
 
 
-# --- the summary ----------------------------------------------------------------------------------
-
-def _segment_label(segment: str) -> str:
-    return segment.split("=", 1)[1] if segment.startswith("deployment=") else "(all)"
-
-
-def _window_label(start: str, kind: str) -> str:
-    return start[:10] if kind == "day" else start[:13].replace("T", " ") + "h"
-
-
-def summarize(config: Any, days: list[datetime]) -> tuple[list[str], list[dict[str, Any]], list[dict[str, Any]]]:
-    """The summary table lines, the breached deployment windows, and the stored alerts."""
-    from monitor.aggregate import query_alerts, query_windows
-
-    start, end = days[0], days[-1] + timedelta(days=1)
-    windows = [w for w in query_windows(DEMO_NAME, start=start, end=end)
-               if w["segment"] == "all" or str(w["segment"]).startswith("deployment=")]
-    alerts = query_alerts(DEMO_NAME, start=start, end=end)
-    alert_count: dict[tuple[str, str], int] = defaultdict(int)
-    for alert in alerts:
-        alert_count[(str(alert["window_start"]), str(alert.get("segment", "all")))] += 1
-    metrics = [m for m in METRIC_ORDER if m in config.enabled_metrics()]
-    metrics += [m for m in config.enabled_metrics() if m not in metrics]
-    cells: dict[tuple[str, str], dict[str, dict[str, Any]]] = defaultdict(dict)
-    for w in windows:
-        cells[(str(w["window_start"]), str(w["segment"]))][str(w["metric"])] = w
-    order = sorted(cells, key=lambda k: (k[0], k[1] == "all", k[1]))
-    width = max([12, *(len(m) + 1 for m in metrics)])
-    head = f"{'window':<13} {'deployment':<11} {'rows':>5} " + "".join(f"{m:>{width}}" for m in metrics) + "  alerts"
-    lines = [head, "-" * len(head)]
-    breached: list[dict[str, Any]] = []
-    for window_start, segment in order:
-        row = cells[(window_start, segment)]
-        rows = max(int(item.get("row_count") or 0) for item in row.values())
-        text = f"{_window_label(window_start, config.window):<13} {_segment_label(segment):<11} {rows:>5} "
-        for metric in metrics:
-            window = row.get(metric)
-            rate = None if window is None else window.get("pass_rate")
-            flagged = bool(window and window.get("breached"))
-            cell = "-" if rate is None else f"{rate:.2f}" + ("!" if flagged else " ")
-            text += f"{cell:>{width}}"
-            if window is not None and flagged and segment != "all":
-                breached.append(window)
-        lines.append(text + f"  {alert_count.get((window_start, segment), 0):>6}")
-    return lines, breached, alerts
-
-
-def regression_lines(breached: list[dict[str, Any]], kind: str) -> list[str]:
-    """One line per deployment window with breached metrics: metric, pass rate, window, deployment."""
-    grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
-    for w in breached:
-        grouped[(str(w["window_start"]), str(w["window_end"]), _segment_label(str(w["segment"])))].append(w)
-    lines = []
-    for (start, end, deployment), rows in sorted(grouped.items()):
-        metrics = ", ".join(f"{w['metric']} {w['pass_rate']:.2f} < {w['threshold']:.2f} "
-                            f"({w['passed']}/{w['scored']} passed)" for w in rows)
-        lines.append(f"REGRESSION: deployment {deployment}, {kind} window {_window_label(start, kind)} "
-                     f"({start} to {end}): {metrics}")
-    return lines or ["No regression: every window of every deployment is above its pass-rate thresholds."]
-
-
-def judge_name(config: Any) -> str:
-    judge = config.judge
-    return "heuristic" if judge.provider == "heuristic" else f"{judge.provider}:{judge.model_name}"
-
-
-def judge_line(config: Any) -> str:
-    judge = config.judge
-    if judge.provider == "heuristic":
-        return ("Judge: heuristic (built-in text statistics and lexical overlap, no network): "
-                "scores are approximate")
-    target = judge.endpoint if judge.provider == "azure_openai" else (judge.base_url or "api.openai.com")
-    return f"Judge: {judge.provider}:{judge.model_name} at {target} (LLM-as-judge)"
-
-
-def print_summary(config: Any, days: list[datetime], totals: IngestTotals, new_alerts: list[str],
-                  timings: Timings) -> list[str]:
-    """Print the summary; returns the segments (`deployment=NAME`) with breached windows."""
-    from monitor.status import monitor_status
-
-    status = monitor_status(DEMO_NAME)
-    table, breached, alerts = summarize(config, days)
-    _say()
-    _say(f"Monitor {DEMO_NAME}: {config.window} windows, pass rate per metric "
-         f"(acceptable score >= 3, '!' = below the threshold 0.70 with at least "
-         f"{config.alerts.min_samples} scores)")
-    _say(judge_line(config))
-    _say()
-    for line in table:
-        _say(line)
-    _say()
-    reasons = ", ".join(f"{k} {v}" for k, v in status["quarantine_reasons"].items()) or "none"
-    scores = ", ".join(f"{k} {v}" for k, v in status["scores"].items())
-    _say(f"Blobs: {totals.blobs} JSONL ({totals.processed} processed, {totals.skipped} already done); "
-         f"batches: {totals.judged_inline} judged in the blob trigger, {totals.drained} through the queue"
-         + (f", {totals.poisoned} poisoned" if totals.poisoned else ""))
-    _say(f"Records: {status['records']} joined, {status['unmatched']} unmatched halves, "
-         f"{status['quarantined']} quarantined lines ({reasons}); scores: {scores}")
-    kinds = sorted({f"{a.get('kind')}:{a.get('segment')}" for a in alerts})
-    _say(f"Alerts: {len(alerts)} stored, {len(new_alerts)} new in this run"
-         + (f" ({', '.join(kinds)})" if kinds else ""))
-    for line in regression_lines(breached, config.window):
-        _say(line)
-    phases = ", ".join(f"{k} {v:.1f} s" for k, v in timings.phases.items())
-    _say(f"Processing took {timings.processing():.1f} s ({phases})")
-    return sorted({str(w["segment"]) for w in breached})
-
-
 def export_dashboards(directory: Path, segments: list[str]) -> list[Path]:
     """`dashboard.html` (all traffic) and one page per segment with a regression."""
     from monitor.dashboard import export_dashboard
@@ -488,7 +382,32 @@ def quiet_logs() -> Iterator[None]:
             logger.setLevel(level)
 
 
-def serve_until_interrupted(port: int, segments: list[str]) -> None:
+def check_port(port: int, host: str = "127.0.0.1") -> None:
+    """Fail before any processing when the dashboard's port is taken."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            other = port + 1 if port < 65535 else 7072
+            raise UserError(f"port {port} on {host} is in use ({exc.strerror}): stop what listens there, or pick "
+                            f"another port with --port, e.g. `make demo ARGS='--port {other}'` or "
+                            f"`python -m monitor demo --port {other}`") from None
+
+
+def export_lines(serving: bool) -> list[str]:
+    """How to point other commands at the demo's own Azurite (it runs while the demo serves)."""
+    values = {key: os.environ.get(key, "") for key in (*STORAGE_SETTINGS, "MDC_CONTAINER")}
+    if not serving:
+        return ["The demo's Azurite stopped with it: run `make demo` (it serves until Ctrl-C) to keep it up and "
+                "use the other commands against it."]
+    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in values.items() if v)
+    return ["Other commands against the demo's storage, in another terminal while the demo serves:",
+            f"  export {exports}",
+            f"  python -m monitor status --monitor {DEMO_NAME}"]
+
+
+def serve_until_interrupted(port: int, segments: list[str], own_storage: bool) -> None:
     from urllib.parse import quote
 
     from monitor.api.serve import start_background_server
@@ -499,7 +418,10 @@ def serve_until_interrupted(port: int, segments: list[str]) -> None:
         _say(f"Dashboard: {page}")
         for segment in segments:
             _say(f"           {page}?segment={quote(segment)}  (the regression)")
-        _say(f"API:       {server.url}/api/monitors/{DEMO_NAME}/metrics (Ctrl-C stops the demo)")
+        _say(f"API:       {server.url}/api/monitors/{DEMO_NAME}/metrics, reference {server.url}/api/docs")
+        for line in export_lines(True) if own_storage else []:
+            _say(line)
+        _say("Ctrl-C stops the demo.")
         while server.thread.is_alive():
             time.sleep(0.5)
         raise ServiceError("the API server stopped unexpectedly")
@@ -509,13 +431,30 @@ def serve_until_interrupted(port: int, segments: list[str]) -> None:
         server.stop()
 
 
+def print_summary(config: Any, days: list[datetime], totals: IngestTotals, new_alerts: list[str],
+                  timings: Timings, port: int | None) -> list[str]:
+    """Print the summary; returns the segments (`deployment=NAME`) with breached windows."""
+    lines, segments = summary_lines(config, days, Totals(
+        blobs=totals.blobs, processed=totals.processed, skipped=totals.skipped,
+        judged_inline=totals.judged_inline, drained=totals.drained, poisoned=totals.poisoned),
+        len(new_alerts), port)
+    for line in lines:
+        _say(line)
+    phases = ", ".join(f"{k} {v:.1f} s" for k, v in timings.phases.items())
+    _say(f"Processing took {timings.processing():.1f} s ({phases})")
+    return segments
+
+
 # --- the command ----------------------------------------------------------------------------------
 
 def run_demo(serve: bool = True, port: int = 7071) -> int:
     """Run the demo; serve the dashboard until Ctrl-C when `serve`. Returns the exit code."""
     from monitor.config import parse_config
     from monitor.settings import get_settings
+    from monitor.storage.reach import check_reachable
 
+    if serve:
+        check_port(port)
     directory = demo_dir()
     timings = Timings()
     totals = IngestTotals()
@@ -523,6 +462,8 @@ def run_demo(serve: bool = True, port: int = 7071) -> int:
     with (interrupt_on_termination(), demo_lock(directory), quiet_logs(),
           demo_environment(directory, judge_slug(config)) as where):
         settings = get_settings()
+        if not where.startswith("Azurite"):
+            check_reachable(("table", "queue", "blob"))
         put_monitor(config)
         _note(f"storage: {where}; watched container {settings.MDC_CONTAINER!r}; "
               f"inline batch limit {settings.INLINE_BATCH_LIMIT}")
@@ -540,10 +481,13 @@ def run_demo(serve: bool = True, port: int = 7071) -> int:
               "lookback: every sample window is final)")
         with timings.phase("timer"):
             new_alerts = aggregate(at)
-        segments = print_summary(config, days, totals, new_alerts, timings)
+        segments = print_summary(config, days, totals, new_alerts, timings, port if serve else None)
         with timings.phase("dashboard"):
             pages = export_dashboards(directory, segments)
         _say(f"Dashboard written to {', '.join(str(p) for p in pages)} ({timings.phases['dashboard']:.1f} s)")
+        own_storage = where.startswith("Azurite")
         if serve:
-            serve_until_interrupted(port, segments)
+            serve_until_interrupted(port, segments, own_storage)
+        elif own_storage:
+            _say(export_lines(False)[0])
     return 0

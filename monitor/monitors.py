@@ -81,3 +81,18 @@ class MonitorStore:
         if errors:
             raise ConfigError("invalid monitor configuration: " + "; ".join(e["message"] for e in errors),
                               details=errors)
+
+
+def overlap_warnings(config: MonitorConfig, others: builtins.list[MonitorConfig]) -> builtins.list[str]:
+    """Warnings for monitors watching some of the same blobs as `config` (same container, one prefix
+    starting with the other): both monitors receive those blobs, and each judges and pays for them."""
+    out = []
+    for other in others:
+        if other.name == config.name or other.source.container != config.source.container:
+            continue
+        mine, theirs = config.source.prefix, other.source.prefix
+        if mine.startswith(theirs) or theirs.startswith(mine):
+            out.append(f"monitor {config.name!r} (prefix {mine!r}) overlaps monitor {other.name!r} (prefix "
+                       f"{theirs!r}) in container {config.source.container!r}: blobs under both prefixes are "
+                       "ingested, judged and paid for by both monitors")
+    return out

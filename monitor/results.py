@@ -9,15 +9,16 @@ Cost of the records drill-down
 ------------------------------
 Scores are partitioned by hour (`{monitor}|{yyyymmddHH}`), not by score, so "lowest scores first"
 needs every score in the requested range: one query over the PartitionKey range of the hours
-between `start` and `end` (both optional; without them, every hour of the monitor), reading only
+overlapping [`start`, `end`) (both optional; without them, every hour of the monitor), reading only
 the small score properties (`select`), never the texts. That is one entity read per
 record x metric in range: about 5 reads per record with the five built-in metrics, i.e. roughly
 1 000 entities (a few table pages) per hour at 200 sampled records an hour. Only the records of
 the returned page are then read (one point read each, `limit` at most 200) to attach prompt,
 completion and context. A range of more than :data:`MAX_SCAN_SCORES` scores is refused with a
-422 asking for a narrower `start`/`end`. Pages are cut by a keyset continuation token (the sort
-key of the last item), so a page never repeats or skips an item when new scores arrive, but each
-page re-reads the range.
+422 asking for a narrower `start`/`end` (the dashboard asks for one window at a time). Order:
+lowest score first, newest first among equal scores. Pages are cut by a keyset continuation token
+(the sort key of the last item), so a page never repeats or skips an item when new scores arrive,
+but each page re-reads the range.
 """
 
 from __future__ import annotations
@@ -121,13 +122,17 @@ def metrics(name: str, *, metric: str | None = None, segment: str | None = None,
     return {"monitor": name, "windows": rows}
 
 
-def alerts(name: str, *, start: datetime | None = None, end: datetime | None = None) -> dict[str, Any]:
-    """`{"monitor", "alerts": [...]}`: alerts of windows in range, oldest first."""
-    load_config(name)
+def alerts(name: str, *, start: datetime | None = None, end: datetime | None = None, metric: str | None = None,
+           segment: str | None = None) -> dict[str, Any]:
+    """`{"monitor", "alerts": [...]}`: alerts of windows in range, oldest first; optionally of one
+    metric and one segment."""
+    check_metric(load_config(name), metric)
+    check_segment(segment)
     check_range(start, end)
     from monitor.aggregate import query_alerts
 
-    rows = [normalize_times(a) for a in query_alerts(name, start=start, end=end)]
+    rows = [normalize_times(a) for a in query_alerts(name, start=start, end=end)
+            if (metric is None or a.get("metric") == metric) and (segment is None or a.get("segment") == segment)]
     rows.sort(key=lambda a: (str(a.get("window_start")), str(a.get("metric")), str(a.get("kind"))))
     return {"monitor": name, "alerts": rows}
 
@@ -221,12 +226,13 @@ class _Candidate:
     sort_value: float = math.inf
 
     @property
-    def sort_key(self) -> tuple[float, str, str]:
-        return (self.sort_value, self.time, self.key)
+    def sort_key(self) -> tuple[float, float, str]:
+        """Lowest score first, newest first among equal scores, then by key."""
+        return (self.sort_value, -_epoch(self.time), self.key)
 
 
 def records(name: str, query: RecordQuery, *, tables: Tables | None = None) -> dict[str, Any]:
-    """`{"monitor", "records": [...], "next": token | null}`: lowest scores first."""
+    """`{"monitor", "records": [...], "next": token | null}`: lowest score first, newest first among ties."""
     config = load_config(name)
     _check_record_query(config, query)
     tables = tables or Tables.default()
@@ -254,9 +260,15 @@ def _check_record_query(config: MonitorConfig, query: RecordQuery) -> None:
 
 
 def _scan_filter(monitor: str, start: datetime | None, end: datetime | None) -> tuple[str, dict[str, Any]]:
-    """The PartitionKey range of the hours in [start, end]; '~' sorts after every digit."""
+    """The PartitionKey range of the hours overlapping [start, end): `end` on an hour boundary
+    excludes that hour (a window reads exactly its own hours); '~' sorts after every digit."""
     low = f"{monitor}|{hour_key(start)}" if start else f"{monitor}|"
-    high = f"{monitor}|{hour_key(end)}~" if end else f"{monitor}|~"
+    if end is None:
+        high = f"{monitor}|~"
+    elif end == end.replace(minute=0, second=0, microsecond=0):
+        high = f"{monitor}|{hour_key(end)}"
+    else:
+        high = f"{monitor}|{hour_key(end)}~"
     return "PartitionKey ge @low and PartitionKey lt @high", {"low": low, "high": high}
 
 
@@ -347,13 +359,22 @@ def _item(tables: Tables, candidate: _Candidate) -> dict[str, Any]:
     }
 
 
-def encode_continuation(sort_key: tuple[float, str, str], fingerprint: str) -> str:
-    value, time, key = sort_key
-    payload = {"v": None if math.isinf(value) else value, "t": time, "k": key, "f": fingerprint}
+def _epoch(time: str) -> float:
+    """Seconds since 1970 of an ISO time; records without a readable time sort as the oldest."""
+    try:
+        return parse_time(time).timestamp()
+    except ValueError:
+        return -math.inf
+
+
+def encode_continuation(sort_key: tuple[float, float, str], fingerprint: str) -> str:
+    value, negative_time, key = sort_key
+    payload = {"v": None if math.isinf(value) else value,
+               "t": None if math.isinf(negative_time) else -negative_time, "k": key, "f": fingerprint}
     return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def decode_continuation(token: str | None, fingerprint: str) -> tuple[float, str, str] | None:
+def decode_continuation(token: str | None, fingerprint: str) -> tuple[float, float, str] | None:
     """The sort key after which the next page starts; ParameterError for a foreign token."""
     if not token:
         return None
@@ -361,10 +382,30 @@ def decode_continuation(token: str | None, fingerprint: str) -> tuple[float, str
         padded = token + "=" * (-len(token) % 4)
         payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
         value = math.inf if payload["v"] is None else float(payload["v"])
-        after = (value, str(payload["t"]), str(payload["k"]))
+        after = (value, math.inf if payload["t"] is None else -float(payload["t"]), str(payload["k"]))
         matches = payload["f"] == fingerprint
     except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error):
         raise ParameterError("continuation", "not a continuation token of this API") from None
     if not matches:
         raise ParameterError("continuation", "this token belongs to a query with other filters")
     return after
+
+
+# --------------------------------------------------------------------------------------------
+# Where the data ends (the dashboard's default range)
+
+
+def aggregated_as_of(name: str) -> datetime | None:
+    """The time the last aggregation ran as (`--at`, or when the timer fired); one point read."""
+    from monitor.aggregate.store import read_run
+
+    return read_run(Tables.default(), name).at
+
+
+def newest_window_end(name: str, metric: str) -> datetime | None:
+    """The end of the newest window of one metric: a scan of that metric's window partition reading
+    only `window_end` (one small entity per window x segment; used when the recent range is empty)."""
+    entities = Tables.default()["windows"].query_entities(
+        "PartitionKey eq @pk", parameters={"pk": f"{name}|{metric}"}, select=["window_end"])
+    ends = [parse_time(str(e["window_end"])) for e in entities if e.get("window_end")]
+    return max(ends, default=None)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.judge.limits import quota_status
-from monitor.keys import join_partitions, parse_time
+from monitor.keys import join_partitions
 from monitor.monitors import MonitorStore
 from monitor.partials import counts_of_entity
 from monitor.storage.tables import Tables, query_partition
@@ -45,7 +45,7 @@ def _ledger_totals(tables: Tables, name: str) -> dict[str, Any]:
         "blobs_processed": blobs["done"],
         "blobs_in_progress": blobs["processing"],
         "records": totals["records"],
-        "rows": totals["rows"],
+        "entries": totals["rows"],   # entries parsed from the lines (docs/api.md, "Words")
         "lines": totals["lines"],
         "batches": totals["batches"],
         "batches_queued": totals["queued"],
@@ -55,16 +55,18 @@ def _ledger_totals(tables: Tables, name: str) -> dict[str, Any]:
 
 
 def _unmatched(tables: Tables, name: str, ttl_minutes: int) -> dict[str, Any]:
-    """Join halves still alone: waiting (within the time-to-live) or expired (past it)."""
-    cutoff = datetime.now(UTC) - timedelta(minutes=ttl_minutes)
+    """Join halves still alone: waiting (within the time-to-live) or expired (past it), the
+    time-to-live counted from the half's request time, as the aggregation counts it."""
+    from monitor.aggregate.store import half_expired
+
+    now, ttl = datetime.now(UTC), timedelta(minutes=ttl_minutes)
     sides: Counter[str] = Counter()
     expired = 0
     for partition in join_partitions(name):
         for entity in query_partition(tables["joins"], partition, extra_filter="state eq 'pending'",
-                                      select=["pending_side", "first_seen"]):
+                                      select=["pending_side", "first_seen", "time"]):
             sides[str(entity.get("pending_side"))] += 1
-            if parse_time(str(entity["first_seen"])) < cutoff:
-                expired += 1
+            expired += int(half_expired(entity, now, ttl))
     total = sum(sides.values())
     return {"unmatched": total, "unmatched_detail": {"inputs": sides["input"], "outputs": sides["output"],
                                                       "waiting": total - expired, "expired": expired}}

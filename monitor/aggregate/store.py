@@ -72,11 +72,14 @@ def half_segments(entity: dict[str, Any]) -> tuple[str, ...]:
 
 
 def half_expired(entity: dict[str, Any], at: datetime, ttl: timedelta) -> bool:
-    first_seen = entity.get("first_seen")
-    if not first_seen:
+    """Whether a lonely half is past the join time-to-live as of `at`, counted from its request time
+    (not from when it was ingested), so aggregating old or backfilled data as of any time classifies
+    it the same way (docs/alerts.md)."""
+    since = entity.get("time") or entity.get("first_seen")
+    if not since:
         return False
     try:
-        return parse_time(str(first_seen)) + ttl <= at
+        return parse_time(str(since)) + ttl <= at
     except ValueError:
         return False
 

@@ -28,7 +28,7 @@ def create_app() -> FastAPI:
         version=VERSION,
         description=DESCRIPTION,
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # /api/docs is served by routes.get_docs: no CDN, works offline
         redoc_url=None,
         separate_input_output_schemas=False,
     )

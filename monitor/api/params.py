@@ -35,3 +35,10 @@ Continuation = Annotated[str | None, Query(
 )]
 Reason = Annotated[str | None, Query(description="only quarantined lines of this reason, e.g. invalid_json",
                                      max_length=64)]
+Window = Annotated[str | None, Query(
+    description="dashboard only: show the failing examples of the window starting at this ISO 8601 time",
+    max_length=64, json_schema_extra={"format": "date-time"},
+)]
+First = Annotated[str | None, Query(
+    description="dashboard only: the position of the first failing example on this page (display)", max_length=12,
+)]

@@ -20,6 +20,7 @@ from monitor.api.params import (
     Continuation,
     End,
     Failing,
+    First,
     Limit,
     MaxScore,
     Metric,
@@ -27,10 +28,11 @@ from monitor.api.params import (
     Reason,
     Segment,
     Start,
+    Window,
 )
 from monitor.config import MonitorConfig
 from monitor.errors import UserError
-from monitor.monitors import MonitorStore
+from monitor.monitors import MonitorStore, overlap_warnings
 from monitor.results import RecordQuery, parse_time_parameter
 
 MAX_BODY_BYTES = 1_000_000
@@ -93,8 +95,22 @@ async def _json_body(request: Request) -> Any:
                        200: {"description": "replaced"}, 400: {"model": ErrorBody, "description": "not JSON"}})
 async def put_monitor(name: MonitorName, request: Request) -> JSONResponse:
     data = await _json_body(request)
-    config, created = await run_in_threadpool(MonitorStore().put, data, name=name)
-    return JSONResponse(config.model_dump(mode="json"), status_code=201 if created else 200)
+    config, created, warnings = await run_in_threadpool(_put_config, data, name)
+    response = JSONResponse(config.model_dump(mode="json"), status_code=201 if created else 200)
+    if warnings:
+        # Accepted, with a warning the caller can read (docs/api.md): header values are ASCII.
+        text = " | ".join(warnings).encode("ascii", "backslashreplace").decode("ascii")
+        response.headers[WARNING_HEADER] = text
+    return response
+
+
+WARNING_HEADER = "X-Monitor-Warning"
+
+
+def _put_config(data: Any, name: str) -> tuple[MonitorConfig, bool, list[str]]:
+    store = MonitorStore()
+    config, created = store.put(data, name=name)
+    return config, created, overlap_warnings(config, store.list())
 
 
 @router.delete("/monitors/{name}", status_code=204, responses=_ERRORS, tags=["monitors"])
@@ -111,8 +127,10 @@ def get_metrics(name: MonitorName, start: Start = None, end: End = None, metric:
 
 
 @router.get("/monitors/{name}/alerts", response_model=Alerts, responses=_ERRORS, tags=["results"])
-def get_alerts(name: MonitorName, start: Start = None, end: End = None) -> dict[str, Any]:
-    return results.alerts(name, start=parse_time_parameter("start", start), end=parse_time_parameter("end", end))
+def get_alerts(name: MonitorName, start: Start = None, end: End = None, metric: Metric = None,
+               segment: Segment = None) -> dict[str, Any]:
+    return results.alerts(name, start=parse_time_parameter("start", start), end=parse_time_parameter("end", end),
+                          metric=metric, segment=segment)
 
 
 @router.get("/monitors/{name}/records", response_model=Records, responses=_ERRORS, tags=["results"])
@@ -137,12 +155,23 @@ def get_status(name: MonitorName) -> dict[str, Any]:
 
 @router.get("/monitors/{name}/dashboard", response_class=HTMLResponse, responses=_ERRORS, tags=["dashboard"])
 def get_dashboard(request: Request, name: MonitorName, start: Start = None, end: End = None,
-                  segment: Segment = None) -> HTMLResponse:
-    from monitor.dashboard import dashboard_html
+                  segment: Segment = None, window: Window = None, metric: Metric = None,
+                  page: Continuation = None, first: First = None) -> HTMLResponse:
+    """The page; a malformed parameter is reported on the page itself (status 422), never as JSON."""
+    from monitor.dashboard import dashboard_page
 
-    html = dashboard_html(name, start=parse_time_parameter("start", start), end=parse_time_parameter("end", end),
-                          segment=segment or "all", link_params=_link_params(request))
-    return HTMLResponse(html)
+    params = {"start": start, "end": end, "segment": segment, "window": window, "metric": metric, "page": page,
+              "first": first}
+    html, rejected = dashboard_page(name, params, link_params=_link_params(request))
+    return HTMLResponse(html, status_code=422 if rejected else 200)
+
+
+@router.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+def get_docs(request: Request) -> HTMLResponse:
+    """The API reference, rendered on the server from the OpenAPI document (works offline)."""
+    from monitor.api.reference import reference_html
+
+    return HTMLResponse(reference_html(request.app.openapi(), link_params=_link_params(request)))
 
 
 @router.get("/dashboard", response_class=HTMLResponse, responses=_ERRORS, tags=["dashboard"])

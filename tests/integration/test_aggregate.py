@@ -48,9 +48,11 @@ def env(storage: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def put_monitor(name: str, *, window: str = "hour", min_samples: int = 5, webhook: str | None = None,
-                metrics: tuple[str, ...] = ("coherence",), error_rate_limit: float = 0.2) -> None:
+                metrics: tuple[str, ...] = ("coherence",), error_rate_limit: float = 0.2,
+                join_ttl_minutes: int = 60) -> None:
     config = {
-        "name": name, "source": {"prefix": f"modelDataCollector/{name}/"}, "window": window,
+        "name": name, "source": {"prefix": f"modelDataCollector/{name}/", "join_ttl_minutes": join_ttl_minutes},
+        "window": window,
         "judge": {"provider": "heuristic"},
         "metrics": {m: {"enabled": m in metrics} for m in
                     ("coherence", "fluency", "groundedness", "relevance", "similarity")},
@@ -85,11 +87,12 @@ def seed(monitor: str, records: list[Record], scores: list[Score], *, batch: str
         tables["dirty"].upsert_entity({"PartitionKey": monitor, "RowKey": records[0].hour, "updated_at": now})
 
 
-def half(monitor: str, hour: datetime, *, state: str, first_seen: datetime, deployment: str = "blue") -> None:
+def half(monitor: str, hour: datetime, *, state: str, first_seen: datetime, deployment: str = "blue",
+         minute: int = 5) -> None:
     key = f"lonely-{next(_keys)}"
     Tables.default()["joins"].upsert_entity({
         "PartitionKey": f"{monitor}|{join_shard(key)}", "RowKey": key, "state": state,
-        "time": iso(hour + timedelta(minutes=5)), "hour": hour_key(hour), "first_seen": iso(first_seen),
+        "time": iso(hour + timedelta(minutes=minute)), "hour": hour_key(hour), "first_seen": iso(first_seen),
         "deployment": deployment, "model_version": "1"})
 
 
@@ -121,10 +124,13 @@ def seed_hand_computed(monitor: str) -> None:
 # --- windows ------------------------------------------------------------------------------------
 
 def test_hand_computed_hour_window(env: None, monitor_name: str) -> None:
-    put_monitor(monitor_name, min_samples=5)
+    put_monitor(monitor_name, min_samples=5, join_ttl_minutes=90)
     seed_hand_computed(monitor_name)
+    # The time-to-live counts from the request time: 14:05 + 90 min <= 16:05, 14:50 + 90 min > 16:05.
     half(monitor_name, H14, state="pending", first_seen=H14 + timedelta(minutes=10))   # expired by 16:05
-    half(monitor_name, H14, state="pending", first_seen=AT - timedelta(minutes=5))      # still waiting
+    half(monitor_name, H14, state="pending", first_seen=AT - timedelta(minutes=5), minute=50)   # still waiting
+    # Ingested (first seen) long after the aggregation's time, as when old data is backfilled: expired.
+    half(monitor_name, H14, state="pending", first_seen=AT + timedelta(days=10))
     half(monitor_name, H14, state="joined", first_seen=H14)                             # not unmatched
     half(monitor_name, H14 - timedelta(hours=1), state="pending", first_seen=H14)        # hour 13
 
@@ -139,7 +145,7 @@ def test_hand_computed_hour_window(env: None, monitor_name: str) -> None:
     assert overall["average_score"] == pytest.approx((2.5 + 3.0 + 2.99 + 1.49 + 4.6) / 5)
     assert overall["histogram"] == {"1": 1, "2": 0, "3": 3, "4": 0, "5": 1}
     assert overall["error_rate"] == pytest.approx(1 / 6, abs=1e-6)
-    assert (overall["unmatched"], overall["unmatched_pending"], overall["unmatched_expired"]) == (2, 1, 1)
+    assert (overall["unmatched"], overall["unmatched_pending"], overall["unmatched_expired"]) == (3, 1, 2)
     assert overall["threshold"] == 0.7 and overall["acceptable_score"] == 3.0 and overall["min_samples"] == 5
     assert overall["breached"] is True and overall["final"] is False
     assert overall["judge"] == "heuristic" and overall["approximate"] is True

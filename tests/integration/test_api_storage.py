@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 from monitor.api import create_app
 from monitor.azurite import Azurite
 from monitor.dashboard import export_dashboard
+from monitor.keys import iso
 from tests.support.seed import BREACHED_METRIC, FAILING_REASON, Seeded, seed_config, seed_monitor
 
 pytestmark = pytest.mark.azurite
@@ -227,7 +229,16 @@ def test_dashboard_segment_and_range(client: TestClient, seeded: Seeded) -> None
     assert '<span aria-current="page">deployment=green</span>' in green
     early = client.get(url, params={"start": "2026-11-20T08:00:00Z", "end": "2026-11-20T10:00:00Z"}).text
     assert 'data-testid="breach-marker"' not in early
-    assert_error(client.get(url, params={"segment": "nope"}), 422, "invalid_parameter")
+    # Malformed filters are reported on the page (never raw JSON); an unknown segment says it has no data.
+    bad = client.get(url, params={"segment": "nope"})
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("text/html")
+    assert 'data-testid="notice"' in bad.text and "showing all traffic" in bad.text
+    bad_date = client.get(url, params={"start": "yesterday"})
+    assert bad_date.status_code == 422 and "From: &#x27;yesterday&#x27; is not an ISO 8601 time" in bad_date.text
+    assert 'value="yesterday"' in bad_date.text and 'aria-invalid="true"' in bad_date.text
+    unknown = client.get(url, params={"segment": "deployment=purple"})
+    assert unknown.status_code == 200
+    assert "The segment deployment=purple has no data in this range" in unknown.text
 
 
 def test_dashboard_of_an_llm_judged_monitor(client: TestClient, storage: Azurite, monitor_name: str) -> None:
@@ -246,3 +257,69 @@ def test_export_dashboard(seeded: Seeded, tmp_path: Any) -> None:
     path = export_dashboard(seeded.name, tmp_path / "out" / "dashboard.html")
     html = path.read_text(encoding="utf-8")
     assert 'data-testid="passrate-chart-groundedness"' in html and "python -m monitor serve" in html
+
+
+def test_dashboard_reads_scores_of_one_window_only(client: TestClient, seeded: Seeded,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long-lived monitor: the whole range holds more scores than a drill-down may scan, yet the page
+    renders, its numbers from the windows and its examples from the breached window alone."""
+    from monitor import results
+
+    per_window = len(seeded.scores) // seeded.hours
+    monkeypatch.setattr(results, "MAX_SCAN_SCORES", per_window + 1)
+    refused = client.get(f"/api/monitors/{seeded.name}/records")
+    assert_error(refused, 422, "invalid_parameter")
+    html = client.get(f"/api/monitors/{seeded.name}/dashboard").text
+    breached_start = iso(seeded.start + timedelta(hours=seeded.breached_hour))
+    section = html[html.index('id="failing-h"'):]
+    assert 'data-testid="failing-row"' in html and "latest breached window" in html, section[:1500]
+    assert breached_start[:13].replace("T", " ") in html
+    assert FAILING_REASON.replace("'", "&#x27;") in html
+    assert 'data-testid="failing-error"' not in html
+
+
+def test_dashboard_default_range_follows_the_data(client: TestClient, seeded: Seeded) -> None:
+    from monitor.aggregate.store import write_run
+    from monitor.storage.tables import Tables
+
+    url = f"/api/monitors/{seeded.name}/dashboard"
+    # Never aggregated (seeded windows only): the 7 days up to the end of the newest window.
+    html = client.get(url).text
+    assert f"{iso(seeded.end - timedelta(days=7))} to {iso(seeded.end)}" in html
+    assert html.count('data-testid="breach-marker"') == 1
+    # Aggregated as of 2 h after the data: the 7 days up to then; quick links relative to it.
+    at = seeded.end + timedelta(hours=2, minutes=30)
+    write_run(Tables.default(), seeded.name, {"at": iso(at)})
+    html = client.get(url).text
+    anchor = seeded.end + timedelta(hours=3)
+    assert f"{iso(anchor - timedelta(days=7))} to {iso(anchor)}" in html
+    assert f"start={iso(anchor - timedelta(hours=24)).replace(':', '%3A')}" in html
+    # Aggregated 30 days after the data stopped: the recent week is empty, so the newest data is shown.
+    write_run(Tables.default(), seeded.name, {"at": iso(seeded.end + timedelta(days=30))})
+    html = client.get(url).text
+    assert f"to {iso(seeded.end)}" in html and html.count('data-testid="breach-marker"') == 1
+
+
+def test_alert_links_and_paging(client: TestClient, seeded: Seeded) -> None:
+    url = f"/api/monitors/{seeded.name}/dashboard"
+    html = client.get(url).text
+    assert 'data-testid="alert-window-link"' in html and "#failing-h" in html
+    breached_start = iso(seeded.start + timedelta(hours=seeded.breached_hour))
+    page = client.get(url, params={"window": breached_start, "segment": "deployment=blue",
+                                   "metric": BREACHED_METRIC}).text
+    assert "the window you picked" in page and "deployment=blue" in page
+    one = client.get(f"/api/monitors/{seeded.name}/alerts", params={"metric": BREACHED_METRIC, "segment": "all"})
+    assert one.status_code == 200
+    assert {(a["metric"], a["segment"]) for a in one.json()["alerts"]} == {(BREACHED_METRIC, "all")}
+    assert_error(client.get(f"/api/monitors/{seeded.name}/alerts", params={"metric": "nope"}), 422,
+                 "invalid_parameter")
+
+
+def test_api_reference_is_served_without_a_network(client: TestClient, seeded: Seeded) -> None:
+    response = client.get("/api/docs")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    html = response.text
+    assert "<script" not in html and "cdn" not in html.lower()
+    assert "http://" not in html and "https://" not in html
+    assert html.count('data-testid="api-operation"') >= 10
+    assert "GET /api/monitors/{name}/records" in html and "max_score" in html

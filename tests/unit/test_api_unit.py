@@ -14,7 +14,7 @@ from monitor import results
 from monitor.api import create_app
 from monitor.api.middleware import key_matches
 from monitor.config import parse_config
-from monitor.dashboard.data import DashboardData, metric_view, segments_of
+from monitor.dashboard.data import DashboardData, FailingView, metric_view, segments_of
 from monitor.dashboard.page import render_dashboard, render_index
 from monitor.dashboard.svg import Point, histogram_chart, pass_rate_chart
 from monitor.monitors import MonitorStore
@@ -196,10 +196,11 @@ def test_range_and_segment_checks() -> None:
 
 
 def test_continuation_round_trip_and_rejection() -> None:
-    token = results.encode_continuation((2.5, "2026-01-01T00:00:00Z", "k|1"), "abc")
-    assert results.decode_continuation(token, "abc") == (2.5, "2026-01-01T00:00:00Z", "k|1")
-    inf_token = results.encode_continuation((math.inf, "t", "k"), "abc")
-    assert results.decode_continuation(inf_token, "abc") == (math.inf, "t", "k")
+    # Sort keys are (lowest score, minus the record's epoch seconds: newest first among ties, key).
+    token = results.encode_continuation((2.5, -1767225600.0, "k|1"), "abc")
+    assert results.decode_continuation(token, "abc") == (2.5, -1767225600.0, "k|1")
+    inf_token = results.encode_continuation((math.inf, math.inf, "k"), "abc")
+    assert results.decode_continuation(inf_token, "abc") == (math.inf, math.inf, "k")
     for bad in ("garbage!", "e30", token + "x"):
         with pytest.raises(results.ParameterError, match="continuation"):
             results.decode_continuation(bad, "abc")
@@ -265,7 +266,10 @@ def _data(approximate: bool) -> DashboardData:
         metrics=[metric_view(m, s, [window] if m == "coherence" else []) for m, s in config.enabled_metrics().items()],
         alerts=[{"kind": "pass_rate", "metric": "coherence", "segment": "all", "window_start": "2026-01-01T00:00:00Z",
                  "value": 0.5, "threshold": 0.7, "message": "below"}],
-        failing=failing, judge="heuristic" if approximate else "azure_openai:gpt-4o", approximate=approximate,
+        failing=FailingView(window_start="2026-01-01T00:00:00Z", window_end="2026-01-01T01:00:00Z", segment="all",
+                            metric="coherence", why="breached", total=5, per_metric={"coherence": 5},
+                            records=failing, next="tok"),
+        judge="heuristic" if approximate else "azure_openai:gpt-4o", approximate=approximate,
     )
 
 
@@ -294,6 +298,7 @@ def test_dashboard_page_for_an_llm_judge() -> None:
 def test_static_page_has_no_navigation_links() -> None:
     html = render_dashboard(_data(True), static=True)
     assert 'data-testid="segment-link"' not in html and "python -m monitor serve" in html
+    assert 'data-testid="failing-next"' not in html and 'data-testid="alert-window-link"' not in html
 
 
 def test_index_page() -> None:
