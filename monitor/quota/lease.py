@@ -15,9 +15,8 @@ Safety rules (see docs/quotas.md):
   the other instances reclaim it `ttl` seconds after it was written, so a killed process's share
   comes back to the fleet within `ttl`;
 * when the lease cannot be renewed in time (storage down or slow), the instance falls back to a
-  conservative local share, logs a warning once, and keeps trying in the background:
-  half of min(its last share, budget / holders it last saw), or budget / FALLBACK_SPLIT if it never
-  held a lease;
+  conservative local share, logs a warning once, and keeps trying in the background: half of an
+  even split between the holders it last saw, or budget / FALLBACK_SPLIT if it never held a lease;
 * a 429 anywhere cuts the fleet's factor (the pool entity's slow-down) at the next renewal, which
   the throttled instance triggers at once; every instance applies it at its next renewal.
 """
@@ -131,10 +130,12 @@ class FleetQuota:
         return share * (1 - HEADROOM) * min(1.0, factor + max(0.0, self._wall() - at) / RECOVERY_SECONDS)
 
     def fallback(self, dimension: str) -> float:
+        """The conservative local share: half an even split between the instances last seen holding
+        leases (this one included), or 1/FALLBACK_SPLIT of the budget if it never held a lease."""
         total = self.budget.limits[dimension]
         if not self._ever_held:
             return total / FALLBACK_SPLIT
-        return 0.5 * min(self._share.get(dimension, 0.0), total / max(1, self._holders_seen))
+        return 0.5 * total / max(1, self._holders_seen)
 
     def admitted(self, dimension: str, amount: float) -> None:
         """A call went out with `amount` of `dimension` (1 request, its token estimate)."""

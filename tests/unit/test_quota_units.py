@@ -151,3 +151,55 @@ def test_lease_that_cannot_be_reached_falls_back_to_a_local_share_with_a_warning
         rate, tokens = asyncio.run(run())
     assert rate == 800.0 / FALLBACK_SPLIT and math.isinf(tokens)
     assert "conservative local share" in caplog.text and "storage is down" in caplog.text
+
+
+class MemoryStore:
+    """An in-memory pool entity with ETags (narrow unit tests only; Azurite in the integration tests)."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, PoolState] = {}
+        self.version = 0
+        self.down = False
+
+    def read(self, pool: str) -> PoolState:
+        if self.down:
+            raise ConnectionError("storage is down")
+        state = self.states.get(pool)
+        if state is None:
+            return PoolState(pool)
+        return PoolState(pool, dict(state.leases), state.slowdown_factor, state.slowdown_at, state.etag)
+
+    def write(self, state: PoolState) -> None:
+        if self.down:
+            raise ConnectionError("storage is down")
+        current = self.states.get(state.pool)
+        if (current.etag if current else None) != state.etag:
+            from monitor.quota.store import LeaseConflictError
+
+            raise LeaseConflictError(state.pool)
+        self.version += 1
+        state.etag = str(self.version)
+        self.states[state.pool] = state
+
+
+def test_a_lease_handed_back_then_unreachable_still_gets_a_local_share(caplog: pytest.LogCaptureFixture) -> None:
+    store = MemoryStore()
+
+    async def run() -> tuple[float, float, int]:
+        quota = FleetQuota(Budget("p", {"requests": 800.0}), lambda: store, period=1, ttl=4,  # type: ignore[arg-type,return-value]
+                           first_wait=0.5)
+        await quota.enter()
+        held = quota.rate("requests")
+        await quota.close()
+        holders_after_release = len(store.states["p"].leases)
+        store.down = True
+        await quota.enter()
+        local = quota.rate("requests")
+        await quota.close()
+        return held, local, holders_after_release
+
+    with caplog.at_level(logging.WARNING, logger="monitor.quota.lease"):
+        held, local, holders = asyncio.run(run())
+    assert held == pytest.approx(800 * 0.98) and holders == 0  # the lone holder had it all, then gave it back
+    assert local == 400.0  # half an even split between the one holder it last saw: never zero
+    assert "conservative local share" in caplog.text
