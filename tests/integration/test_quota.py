@@ -124,8 +124,9 @@ def worker(server: FakeOpenAI, pool: str, rpm: int, n: int, start_at: float = 0.
 
 
 @pytest.mark.slow
-def test_processes_sharing_azurite_share_one_budget(fast_leases: Azurite) -> None:
-    rpm, processes, per_process = 600, 3, 40  # 120 requests at 10 per second
+def test_processes_sharing_azurite_share_one_budget_over_more_than_a_minute(storage: Azurite) -> None:
+    # Default lease timing (5 s renewals, 15 s lease): one slice = a share of the budget for 5 s.
+    rpm, processes, per_process = 240, 3, 96  # 288 requests at 4 per second: about 72 s
     with FakeOpenAI(latency=0.05) as server:
         start_at = time.time() + 4.0
         procs = [worker(server, "processes", rpm, per_process, start_at) for _ in range(processes)]
@@ -138,10 +139,12 @@ def test_processes_sharing_azurite_share_one_budget(fast_leases: Azurite) -> Non
     assert len({r["instance"] for r in results}) == processes
     assert all(r["statuses"] == {"ok": per_process} for r in results)
     assert stats.throttled == 0 and stats.requests == processes * per_process
-    assert busiest_window(stats.timestamps, 10.0) <= rpm / 6 + slice_of(rpm)
-    assert busiest_window(stats.timestamps, 60.0) <= rpm + slice_of(rpm)
-    # Leases cost storage requests per renewal, not per call.
-    assert sum(r["storage_requests"] for r in results) < processes * per_process
+    lease_slice = rpm * 5.0 / 60
+    assert busiest_window(stats.timestamps, 10.0) <= rpm / 6 + lease_slice
+    assert busiest_window(stats.timestamps, 60.0) <= rpm + lease_slice  # any minute of the run
+    assert busiest_window(stats.timestamps, 60.0) >= 0.85 * rpm  # and the fleet used its budget
+    # Leases cost storage requests per renewal (about 2 per instance per 5 s), not per call.
+    assert sum(r["storage_requests"] for r in results) < processes * per_process / 2
 
 
 @pytest.mark.slow
