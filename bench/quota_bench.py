@@ -89,7 +89,7 @@ def main() -> None:
 
     rpm = int(os.environ.get("BENCH_QUOTA_RPM", "600" if QUICK else "1200"))
     # About 30 s of quota per run: enough for several lease periods, short enough for `make bench`.
-    records = int(os.environ.get("BENCH_QUOTA_RECORDS", "48" if QUICK else "128"))
+    records = int(os.environ.get("BENCH_QUOTA_RECORDS", "48" if QUICK else "112"))
     runs = 1 if QUICK else int(os.environ.get("BENCH_QUOTA_RUNS", "1"))
     fleet = [1, 2] if QUICK else [1, 2, 4, 8]
     data = OUT / "data" / f"records-{records}-quota.jsonl"
