@@ -77,7 +77,7 @@ class _Renewal:
     started: float  # monotonic
     share: dict[str, float] = field(default_factory=dict)
     target: dict[str, float] = field(default_factory=dict)
-    holders: int = 0
+    names: frozenset[str] = frozenset()
     slowdown: tuple[float, float] = (1.0, 0.0)
 
 
@@ -99,6 +99,8 @@ class FleetQuota:
         self._valid_until = -math.inf
         self._ever_held = False
         self._holders_seen = 0
+        self._holders: frozenset[str] = frozenset()
+        self._changing = True
         self._slowdown = (1.0, 0.0)  # (factor, wall time of the cut)
         self._used: dict[str, float] = {}
         self._counts: defaultdict[str, float] = defaultdict(float)
@@ -200,7 +202,7 @@ class FleetQuota:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         held = bool(self._share)
-        self._share, self._cap, self._valid_until = {}, None, -math.inf
+        self._share, self._cap, self._valid_until, self._holders = {}, None, -math.inf, frozenset()
         if held:
             try:
                 await asyncio.wait_for(asyncio.to_thread(self._release_sync), timeout=self.first_wait)
@@ -226,9 +228,11 @@ class FleetQuota:
 
     def _next_renewal(self) -> float:
         """Seconds to the next renewal: a period, or a fifth of it (at least 1 s) while this instance
-        holds less than its fair target or no valid lease (the others give back at their renewals)."""
+        holds less than its fair target or no valid lease (the others give back at their renewals),
+        and while the set of holders is changing (instances starting together: a new lease is looked
+        at again after a fifth of a period, so the shares even out at once)."""
         short = any(self._share.get(d, 0.0) < 0.95 * t for d, t in self._target.items())
-        if short or self._clock() >= self._valid_until:
+        if short or self._changing or self._clock() >= self._valid_until:
             return max(1.0, self.period / 5)
         return self.period
 
@@ -244,7 +248,9 @@ class FleetQuota:
                 self._degrade(exc)
             return
         self._share, self._cap, self._target = renewal.share, None, renewal.target
-        self._holders_seen, self._slowdown = renewal.holders, renewal.slowdown
+        self._changing = renewal.names != self._holders
+        self._holders = renewal.names
+        self._holders_seen, self._slowdown = len(renewal.names), renewal.slowdown
         self._valid_until = renewal.started + self.ttl - SKEW_MARGIN
         self._ever_held = True
         self.renewals += 1
@@ -304,7 +310,7 @@ class FleetQuota:
             held = {name: lease.share.get(dim, 0.0) for name, lease in active.items()}
             renewal.target[dim] = waterfill(total, demands)[self.instance]
             renewal.share[dim] = grant(self.instance, total, demands, held)
-        renewal.holders = len(active) + 1
+        renewal.names = frozenset([*active, self.instance])
         renewal.slowdown = (state.slowdown_factor, state.slowdown_at)
         active[self.instance] = Lease(share=renewal.share, demand=renewal.demand, used=renewal.used,
                                       limits=dict(self.budget.limits), expires=now + self.ttl,
