@@ -140,7 +140,8 @@ class Bucket:
 class AdaptiveLimit:
     """Concurrency that follows latency. Every interval (as many completions as the limit, and at
     least 8) compares the interval's mean latency with a baseline that falls at once and rises
-    slowly: latency above baseline x RISE shrinks the limit (x SHRINK); otherwise, when calls had to
+    slowly: latency above baseline x RISE shrinks the limit (x SHRINK), unless calls were waiting for
+    the rate limit (it, not concurrency, sets the load then); otherwise, when calls had to
     queue for a slot while every slot was busy with a call to the server (none waiting for the rate:
     then the rate, not concurrency, is the bottleneck), the limit grows (x (1 + GROW))."""
 
@@ -150,26 +151,30 @@ class AdaptiveLimit:
         self.baseline: float | None = None
         self._latencies: list[float] = []
         self.queued = False  # calls waited for a slot, with every slot busy at the server
+        self.paced = False  # calls waited for the rate limit during this interval
         self.grown = 0
         self.shrunk = 0
 
-    def sample(self, latency: float, queued: bool = False) -> None:
+    def sample(self, latency: float, queued: bool = False, paced: bool = False) -> None:
         """One completed call's latency; `queued`: when it completed, calls were waiting for a slot
-        and no slot was held by a call waiting for the rate."""
+        and no slot was held by a call waiting for the rate; `paced`: calls were waiting for the rate
+        (then the rate limit, not concurrency, sets the load: latency does not shrink the limit)."""
         self.queued = self.queued or queued
+        self.paced = self.paced or paced
         self._latencies.append(latency)
         if len(self._latencies) >= max(8, int(self.value)):
             self._adjust(sum(self._latencies) / len(self._latencies))
             self._latencies.clear()
-            self.queued = False
+            self.queued = self.paced = False
 
     def _adjust(self, mean: float) -> None:
         if self.baseline is None:
             self.baseline = mean
             return
         if mean > self.baseline * RISE + RISE_SLACK:
-            self.value = max(self.floor, self.value * SHRINK)
-            self.shrunk += 1
+            if not self.paced:
+                self.value = max(self.floor, self.value * SHRINK)
+                self.shrunk += 1
         elif self.queued:
             self.value = min(self.ceiling, self.value + max(1.0, self.value * GROW))
             self.grown += 1
@@ -291,7 +296,7 @@ class Throttle:
     def on_success(self, latency: float | None = None) -> None:
         self.factor = min(1.0, self.factor + INCREASE)
         if self.adaptive is not None and latency is not None:
-            self.adaptive.sample(latency, queued=self.waiting > 0 and self.pacing == 0)
+            self.adaptive.sample(latency, queued=self.waiting > 0 and self.pacing == 0, paced=self.pacing > 0)
 
     def on_throttled(self, pause: float | None) -> None:
         """A 429: slow everyone down (once per cooldown), the fleet too, and honour the pause."""

@@ -203,3 +203,12 @@ def test_a_lease_handed_back_then_unreachable_still_gets_a_local_share(caplog: p
     assert held == pytest.approx(800 * 0.98) and holders == 0  # the lone holder had it all, then gave it back
     assert local == 400.0  # half an even split between the one holder it last saw: never zero
     assert "conservative local share" in caplog.text
+
+
+def test_adaptive_limit_keeps_its_value_when_the_rate_limit_sets_the_load() -> None:
+    limit = AdaptiveLimit(ceiling=64, initial=16)
+    for _ in range(16):
+        limit.sample(0.3, paced=True)
+    for _ in range(10 * 16):
+        limit.sample(0.9, paced=True)  # slower replies while paced: a busy machine, not too many calls
+    assert limit.value == 16 and limit.shrunk == 0
