@@ -20,7 +20,7 @@ fi
 
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p bench/out
-SCENARIOS="${BENCH_ONLY:-judge quota ingest aggregate}"
+SCENARIOS="${BENCH_ONLY:-judge quota ingest aggregate drift}"
 for scenario in $SCENARIOS; do
   start=$(date +%s)
   echo "== bench: $scenario"

@@ -99,6 +99,16 @@ resource eventSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@
       subjectBeginsWith: '/blobServices/default/containers/${mdcContainerName}/blobs/modelDataCollector/'
       subjectEndsWith: '.jsonl'
       isSubjectCaseSensitive: false
+      // Azure ML monitoring's block-blob copies of the MDC append blobs are not a new source.
+      advancedFilters: [
+        {
+          operatorType: 'StringNotContains'
+          key: 'subject'
+          values: [
+            '_block_blob/'
+          ]
+        }
+      ]
     }
     retryPolicy: {
       maxDeliveryAttempts: maxDeliveryAttempts

@@ -45,6 +45,9 @@ param evaluationQueueName string = 'evaluation-batches'
 @description('NCRONTAB schedule of the aggregation timer (app setting AGGREGATION_SCHEDULE).')
 param aggregationSchedule string = '0 */15 * * * *'
 
+@description('NCRONTAB schedule of the tail timer that reads growing blobs and sweeps for new ones (app setting TAIL_SCHEDULE).')
+param tailSchedule string = '0 */1 * * * *'
+
 // ---- Judge: an existing Azure OpenAI account, or optionally a new one.
 
 @description('Name of an existing Azure OpenAI account for the judge; empty for none (or for a new one, see deployOpenAi).')
@@ -215,6 +218,7 @@ module functionApp 'app/function.bicep' = {
     mdcContainerName: mdcContainerName
     evaluationQueueName: evaluationQueueName
     aggregationSchedule: aggregationSchedule
+    tailSchedule: tailSchedule
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     openAiEndpoint: openAiEndpoint
     openAiDeploymentName: openAiDeployment

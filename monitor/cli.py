@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from monitor import quality_cli
 from monitor.errors import MonitorError, UserError
 from monitor.keys import parse_time
 
@@ -145,12 +146,36 @@ def build_parser() -> argparse.ArgumentParser:
     quarantine.add_argument("--limit", type=int, default=100, metavar="N", help="lines to show (default 100)")
 
     _add_result_commands(sub)
+    _add_ingest_commands(sub)
 
     status = _command(sub, "status", "what a monitor has seen so far: blobs, lines read, records, unmatched "
                       "halves, quarantine, scores", "python -m monitor status --monitor contoso-support --json")
     status.add_argument("--monitor", required=True, metavar="NAME", help=MONITOR_HELP)
     status.add_argument("--json", action="store_true", help="print one JSON object (the HTTP status route's)")
+    quality_cli.add_parsers(sub, _time)  # golden, calibrate, calibration, drift (monitor/quality_cli.py)
     return parser
+
+
+def _add_ingest_commands(sub: Any) -> None:
+    """`event` and `tail`: the two ingestion triggers, run once from the shell (docs/ingestion.md)."""
+    event = _command(sub, "event", "run the blob-trigger path for one blob, as one Event Grid BlobCreated delivery",
+                     "python -m monitor event --container azureml --blob "
+                     "modelDataCollector/contoso-chat/blue/model_inputs/2026/11/20/14/0000.jsonl")
+    event.add_argument("--container", required=True, metavar="C", help="the watched container, e.g. azureml")
+    event.add_argument("--blob", required=True, metavar="NAME",
+                       help="the blob's name inside the container, e.g. "
+                            "modelDataCollector/contoso-chat/blue/model_inputs/2026/11/20/14/0000.jsonl")
+    event.add_argument("--no-drain", action="store_true",
+                       help="leave queued batches to the deployed queue trigger instead of judging them here")
+    tail = _command(sub, "tail", "run the tail timer once: read the new bytes of open blobs, sweep the current "
+                    "and previous rolling periods for new blobs, close what is due",
+                    "python -m monitor tail --at 2026-11-20T15:05:00Z")
+    tail.add_argument("--at", type=_time, default=None, metavar="ISO",
+                      help=f"as if the timer fired at this time (default now); {TIME_FORMAT}")
+    tail.add_argument("--monitor", default=None, metavar="NAME",
+                      help="only this monitor, e.g. contoso-support (default: every monitor)")
+    tail.add_argument("--no-drain", action="store_true",
+                      help="leave queued batches to the deployed queue trigger instead of judging them here")
 
 
 def _print_json(data: Any) -> None:
@@ -203,7 +228,35 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                           drain=not args.no_drain, progress=progress)
     _print_json({"blobs": result.blobs, "processed": result.processed, "skipped": result.skipped,
                  "records": result.records, "quarantined": result.quarantined,
-                 "batches_judged_from_queue": result.drained.processed, "poisoned": result.drained.poisoned})
+                 "batches_rejudged": result.rejudged, "batches_judged_from_queue": result.drained.processed,
+                 "poisoned": result.drained.poisoned})
+    return 0
+
+
+def cmd_event(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from monitor.services import get_services
+
+    services = get_services()
+    reports = services.ingest_client(services.mdc_blobs.get_blob_client(args.container, args.blob))
+    drained = None if args.no_drain else services.drain_queue()
+    _print_json({"blob": f"{args.container}/{args.blob}",
+                 "monitors": [{**asdict(r), "counts": r.counts.as_properties()} for r in reports],
+                 "batches_judged_from_queue": drained.processed if drained else 0})
+    return 0
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from monitor.services import get_services
+
+    services = get_services()
+    reports = services.tail(at=args.at, monitor=args.monitor)
+    drained = None if args.no_drain else services.drain_queue()
+    _print_json({"monitors": [asdict(r) for r in reports],
+                 "batches_judged_from_queue": drained.processed if drained else 0})
     return 0
 
 
@@ -248,6 +301,10 @@ def cmd_status(args: argparse.Namespace) -> int:
                              f"{detail.get('waiting', 0)} waiting for their partner)"),
         ("quarantined lines", status["quarantined"]), ("poison batches", status["poison_batches"]),
         ("last aggregation", status["last_aggregation"] or "never"),
+        ("open blobs", status.get("open_blobs", 0)), ("bytes read", status.get("bytes_read", 0)),
+        ("ingestion lag", f"{status.get('ingestion_lag_seconds', 0)} s"),
+        ("unsampled", status.get("unsampled", 0)), ("duplicate keys", status.get("duplicate_keys", 0)),
+        ("blobs replaced", status.get("blobs_replaced", 0)),
     ]
     for label, value in lines:
         print(f"  {label:<18} {value}")
@@ -318,12 +375,14 @@ def cmd_results(args: argparse.Namespace) -> int:
 NEEDS_STORAGE: dict[str, tuple[str, ...]] = {
     "monitors": ("table",), "status": ("table",), "quarantine": ("table",), "aggregate": ("table",),
     "metrics": ("table",), "alerts": ("table",), "records": ("table",), "backfill": ("table", "blob"),
+    **{name: ("table",) for name in quality_cli.COMMANDS},
 }
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "monitors": cmd_monitors, "backfill": cmd_backfill, "aggregate": cmd_aggregate, "serve": cmd_serve,
     "status": cmd_status, "demo": cmd_demo, "quarantine": cmd_quarantine,
     "metrics": cmd_results, "alerts": cmd_results, "records": cmd_results,
+    "event": cmd_event, "tail": cmd_tail, **quality_cli.COMMANDS,
 }
 
 
@@ -332,7 +391,8 @@ def _print_error(exc: MonitorError) -> None:
     print(f"error: {exc.message}", file=sys.stderr)
     for item in exc.details or []:
         if isinstance(item, dict) and "field" in item and str(item.get("message")) not in exc.message:
-            print(f"  {item['field']}: {item['message']}", file=sys.stderr)
+            line = f"line {item['line']}: " if item.get("line") else ""  # golden sets (docs/calibration.md)
+            print(f"  {line}{item['field']}: {item['message']}", file=sys.stderr)
 
 
 def _run(args: argparse.Namespace) -> int:

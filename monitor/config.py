@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -17,6 +18,19 @@ from monitor.errors import ConfigError
 BUILTIN_METRICS: tuple[str, ...] = ("coherence", "fluency", "groundedness", "relevance", "similarity")
 COLUMNS: tuple[str, ...] = ("prompt", "completion", "context", "ground_truth")
 NAME_PATTERN = re.compile(r"^[a-z0-9-]{3,63}$")
+# Size limits per field (docs/api.md "Limits"): a stored config must fit one Table Storage string
+# property (64 KiB of UTF-16, i.e. 32,768 characters); these caps keep the largest valid config under
+# MAX_CONFIG_CHARS, so a config is refused up front with the field named, never by storage.
+MAX_PREFIX_CHARS = 1024          # a blob name has at most 1,024 characters
+MAX_COLUMN_CHARS = 128
+MAX_URL_CHARS = 2048
+MAX_NAME_CHARS = 256             # deployments, models, API versions
+MAX_SETTING_CHARS = 128
+MAX_METRICS = 40
+MAX_PROMPT_REFERENCE_CHARS = 200
+MAX_EMAILS = 20
+MAX_EMAIL_CHARS = 254
+MAX_CONFIG_CHARS = 30_000
 METRIC_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 
 
@@ -27,8 +41,8 @@ class _Strict(BaseModel):
 class SourceConfig(_Strict):
     format: Literal["mdc", "jsonl"] = "mdc"
     container: str = Field(default="azureml", min_length=3, max_length=63)
-    prefix: str = Field(min_length=1)
-    join_column: str = "correlationid"
+    prefix: str = Field(min_length=1, max_length=MAX_PREFIX_CHARS)
+    join_column: str = Field(default="correlationid", min_length=1, max_length=MAX_COLUMN_CHARS)
     # A join half waits this long for its partner before it counts as unmatched.
     join_ttl_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
 
@@ -40,22 +54,29 @@ class SourceConfig(_Strict):
         return value
 
 
+_Column = Annotated[str, Field(min_length=1, max_length=MAX_COLUMN_CHARS)]
+_Url = Annotated[str, Field(min_length=1, max_length=MAX_URL_CHARS)]
+_Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
+
+
 class ColumnsConfig(_Strict):
-    prompt: str | None = "question"
-    completion: str | None = "answer"
-    context: str | None = "context"
-    ground_truth: str | None = "ground_truth"
-    chat_history: str | None = "chat_history"
+    prompt: _Column | None = "question"
+    completion: _Column | None = "answer"
+    context: _Column | None = "context"
+    ground_truth: _Column | None = "ground_truth"
+    chat_history: _Column | None = "chat_history"
 
 
 class JudgeConfig(_Strict):
     provider: Literal["azure_openai", "openai", "heuristic"] = "heuristic"
-    endpoint: str | None = None
-    deployment: str | None = None
-    api_version: str = "2024-10-21"
-    model: str | None = None
-    base_url: str | None = None
-    api_key_setting: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    endpoint: _Url | None = None
+    deployment: _Name | None = None
+    api_version: _Name = "2024-10-21"
+    model: _Name | None = None
+    base_url: _Url | None = None
+    # Only settings meant for judge keys may be named (docs/security.md; checked when stored and used).
+    api_key_setting: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                        max_length=MAX_SETTING_CHARS)
     # Calls in flight per instance: adaptive (from 16, growing while latency holds, up to
     # max_concurrency), or fixed at max_concurrency when adaptive_concurrency is false.
     max_concurrency: int = Field(default=64, ge=1, le=256)
@@ -97,9 +118,9 @@ class MetricConfig(_Strict):
     enabled: bool = True
     acceptable_score: float = Field(default=3, ge=1, le=5)
     pass_rate_threshold: float = Field(default=0.7, ge=0, le=1)
-    # Custom metrics only: the prompt file under prompts/ (or an absolute path) and its columns.
-    prompt: str | None = None
-    required: tuple[str, ...] | None = None
+    # Custom metrics only: the prompt's name in the prompts folder (docs/security.md) and its columns.
+    prompt: str | None = Field(default=None, min_length=1, max_length=MAX_PROMPT_REFERENCE_CHARS)
+    required: tuple[str, ...] | None = Field(default=None, max_length=len(COLUMNS))
 
     @field_validator("required")
     @classmethod
@@ -113,8 +134,8 @@ class MetricConfig(_Strict):
 
 class AlertsConfig(_Strict):
     min_samples: int = Field(default=10, ge=1)
-    emails: tuple[str, ...] = ()
-    webhook_url: str | None = None
+    emails: tuple[Annotated[str, Field(max_length=MAX_EMAIL_CHARS)], ...] = Field(default=(), max_length=MAX_EMAILS)
+    webhook_url: _Url | None = None
     error_rate_limit: float = Field(default=0.2, ge=0, le=1)
 
     @field_validator("emails")
@@ -133,6 +154,52 @@ class AlertsConfig(_Strict):
         return value
 
 
+class BaselineConfig(_Strict):
+    """A fixed reference period for drift: windows starting in [start, end)."""
+
+    start: datetime
+    end: datetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BaselineConfig:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("start and end need a time zone, e.g. 2026-11-01T00:00:00Z")
+        if self.end <= self.start:
+            raise ValueError("end must be later than start")
+        return self
+
+
+class DriftConfig(_Strict):
+    """Score and traffic drift against a baseline (docs/drift.md explains the defaults)."""
+
+    enabled: bool = True
+    # Jensen-Shannon distance (0-1) at or above which a window has drifted.
+    threshold: float = Field(default=0.2, gt=0, le=1)
+    # Records needed in the window and in the baseline before drift is judged.
+    min_samples: int = Field(default=100, ge=1)
+    # Trailing complete windows forming the baseline; default 7 day-windows or 24 hour-windows.
+    trailing_windows: int | None = Field(default=None, ge=1, le=24 * 31)
+    baseline: BaselineConfig | None = None
+    # Alert on traffic-shape drift too (prompt/completion length, empty or refused answers).
+    traffic: bool = True
+
+    def trailing(self, window: Literal["hour", "day"]) -> int:
+        if self.trailing_windows is not None:
+            return self.trailing_windows
+        return 24 if window == "hour" else 7
+
+
+class CalibrationConfig(_Strict):
+    """Judge calibration against the golden set (docs/calibration.md)."""
+
+    # A metric's Spearman correlation with the human scores below this raises `judge_drift`.
+    min_spearman: float = Field(default=0.5, ge=-1, le=1)
+    # A metric's mean bias (judge minus human) moving by more than this from the previous run too.
+    max_bias_shift: float = Field(default=0.5, gt=0, le=4)
+    # Golden records a metric needs before its agreement can raise an alert.
+    min_records: int = Field(default=10, ge=2)
+
+
 class MonitorConfig(_Strict):
     name: str
     source: SourceConfig
@@ -140,8 +207,10 @@ class MonitorConfig(_Strict):
     sampling_rate: float = Field(default=1.0, gt=0, le=1)
     window: Literal["hour", "day"] = "hour"
     judge: JudgeConfig = JudgeConfig()
-    metrics: dict[str, MetricConfig] = Field(default_factory=dict)
+    metrics: dict[str, MetricConfig] = Field(default_factory=dict, max_length=MAX_METRICS)
     alerts: AlertsConfig = AlertsConfig()
+    drift: DriftConfig = DriftConfig()
+    calibration: CalibrationConfig = CalibrationConfig()
 
     @field_validator("name")
     @classmethod
@@ -236,8 +305,13 @@ def parse_config(data: Any, *, name: str | None = None) -> MonitorConfig:
             )
         data = {**data, "name": name}
     try:
-        return MonitorConfig.model_validate(data)
+        config = MonitorConfig.model_validate(data)
     except ValidationError as exc:
         errors = field_errors(exc)
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         raise ConfigError(f"invalid monitor configuration: {summary}", details=errors) from exc
+    size = len(config.model_dump_json())
+    if size > MAX_CONFIG_CHARS:
+        raise ConfigError(f"the configuration is {size} characters once stored; at most {MAX_CONFIG_CHARS}",
+                          details=[{"field": "(root)", "message": f"at most {MAX_CONFIG_CHARS} characters"}])
+    return config

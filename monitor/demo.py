@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 SAMPLE_CONFIG = SAMPLES / "monitor.json"
 SAMPLE_BLOBS = SAMPLES / "mdc"
+SAMPLE_GOLDEN = SAMPLES / "golden.jsonl"
 # The sample blobs hold 1-16 records each: with this limit the busy evening hours fan out through the
 # evaluation queue (queue-trigger path) while the quiet hours are judged inside the blob trigger.
 DEMO_INLINE_BATCH_LIMIT = "10"
@@ -244,6 +245,8 @@ def ingest(container_name: str, names: list[str], totals: IngestTotals) -> None:
                 totals.judged_inline += report.counts.judged_inline
                 totals.queued += report.counts.queued
             bar.advance(1, note=f"{totals.records} records, {totals.queued} batches queued")
+    # The tail timer's next firing: the sample hours are over, so it closes every blob it saw.
+    services.tail(monitor=DEMO_NAME)
 
 
 def drain(totals: IngestTotals) -> None:
@@ -281,6 +284,33 @@ def aggregate(at: datetime) -> list[str]:
 
     reports = run_aggregation(at=at, monitor=DEMO_NAME)
     return [alert for report in reports for alert in report.alerts]
+
+
+def calibrate_judge(at: datetime) -> list[str]:
+    """Store samples/golden.jsonl (when changed) and calibrate the judge as the timer would at `at`
+    (a re-run finds the run of that period and judges nothing); the summary lines."""
+    from monitor.calibration.golden import current_digest, digest_of, parse_golden, put_golden
+    from monitor.calibration.runs import calibrate_config
+    from monitor.monitors import MonitorStore
+    from monitor.storage.tables import Tables
+
+    if not SAMPLE_GOLDEN.exists():
+        return []
+    tables = Tables.default()
+    config = MonitorStore(tables).get(DEMO_NAME)
+    data = SAMPLE_GOLDEN.read_bytes()
+    if current_digest(tables, DEMO_NAME) != digest_of(parse_golden(data, config)):
+        put_golden(tables, config, data)
+    result = calibrate_config(tables, config, at=at)
+    run = result.run or {}
+    agreement = ", ".join(f"{m} {a['spearman']:.3f}" if a.get("spearman") is not None else f"{m} -"
+                          for m, a in run.get("metrics", {}).items())
+    state = "judged now" if result.ran else "already judged in this period"
+    lines = [f"Judge calibration ({state}): {run.get('judge')} vs {run.get('golden_records')} hand-labelled golden "
+             f"records (samples/golden.jsonl), Spearman per metric: {agreement}"]
+    if result.alerts:
+        lines.append(f"  judge_drift alerts: {', '.join(result.alerts)}")
+    return lines
 
 
 def export_dashboards(directory: Path, segments: list[str]) -> list[Path]:
@@ -481,7 +511,11 @@ def run_demo(serve: bool = True, port: int = 7071) -> int:
               "lookback: every sample window is final)")
         with timings.phase("timer"):
             new_alerts = aggregate(at)
+        with timings.phase("calibration"):
+            calibration = calibrate_judge(at)
         segments = print_summary(config, days, totals, new_alerts, timings, port if serve else None)
+        for line in calibration:
+            _say(line)
         with timings.phase("dashboard"):
             pages = export_dashboards(directory, segments)
         _say(f"Dashboard written to {', '.join(str(p) for p in pages)} ({timings.phases['dashboard']:.1f} s)")

@@ -14,6 +14,7 @@ from typing import Any
 
 from monitor.records import Record
 from monitor.scores import Score
+from monitor.shape import Shapes, shapes_from_json, shapes_to_json
 from monitor.storage.tables import pack_text, unpack_text
 
 
@@ -118,13 +119,23 @@ def counts_from_json(text: str) -> Counts:
     return {s: {m: Counter.from_json(c) for m, c in pm.items()} for s, pm in data.items()}
 
 
-def partial_entity(partition: str, batch_id: str, counts: Counts, records: int, updated_at: str) -> dict[str, Any]:
-    return {
+def partial_entity(partition: str, batch_id: str, counts: Counts, records: int, updated_at: str,
+                   shapes: Shapes | None = None) -> dict[str, Any]:
+    entity = {
         "PartitionKey": partition, "RowKey": batch_id, "records": records, "updated_at": updated_at,
         **pack_text("counts", counts_to_json(counts)),
     }
+    if shapes is not None:  # traffic shape (monitor/shape.py), merged by the timer like the counts
+        entity.update(pack_text("shape", json.dumps(shapes_to_json(shapes), separators=(",", ":"))))
+    return entity
 
 
 def counts_of_entity(entity: Mapping[str, Any]) -> Counts:
     text = unpack_text(entity, "counts")
     return counts_from_json(text) if text else {}
+
+
+def shapes_of_entity(entity: Mapping[str, Any]) -> Shapes:
+    """The traffic-shape counters of a partial (empty for partials written before they existed)."""
+    text = unpack_text(entity, "shape")
+    return shapes_from_json(json.loads(text)) if text else {}

@@ -14,15 +14,16 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from azure.core import MatchConditions
-from azure.storage.blob import BlobClient
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import BlobClient, ContainerClient
 
 from monitor.config import MonitorConfig
 from monitor.evaluate.queue import MAX_DEQUEUE, BatchQueue, DrainReport
 from monitor.evaluate.runner import BatchEvaluator, BatchOutcome
 from monitor.ingest.claims import BatchRef
 from monitor.ingest.datarefs import DatarefStore
-from monitor.ingest.pipeline import BatchSink, BlobInput, BlobReport, Ingestor
+from monitor.ingest.pipeline import BatchSink, BlobReport, BlobView, Ingestor
+from monitor.ingest.tail import TailReport
 from monitor.judge import JudgeEngine, default_budget
 from monitor.keys import iso
 from monitor.monitors import MonitorStore
@@ -48,7 +49,7 @@ class Services:
         self.evaluator = BatchEvaluator(self.tables, self.engine_for, self.pool)
         sink = BatchSink(self.evaluate, self.queue.send, settings.INLINE_BATCH_LIMIT, settings.BATCH_SIZE)
         self.ingestor = Ingestor(settings, self.tables, DatarefStore(self.mdc_blobs, settings.MAX_DATAREF_BYTES),
-                                 sink, self.pool)
+                                 sink, self.pool, self.read_range)
         self._engines: dict[str, JudgeEngine] = {}
         self._engines_lock = threading.Lock()
 
@@ -88,12 +89,12 @@ class Services:
         return self.queue.drain(self.handle_batch_message, on_progress=on_progress)
 
     # --- ingestion -----------------------------------------------------------------------------
-    def ingest(self, blob: BlobInput, *, force: bool = False) -> list[BlobReport]:
-        """The blob-trigger path: every monitor that owns the blob processes it."""
+    def ingest(self, blob: BlobView, *, force: bool = False, now: datetime | None = None) -> list[BlobReport]:
+        """The blob-trigger path: every monitor that owns the blob opens it and reads what is there."""
         owners = self.monitors.owners(blob.container, blob.name)
         if not owners:
             log.info("no monitor owns %s/%s; ignored", blob.container, blob.name)
-        reports = [self.ingestor.process(config, blob, force=force) for config in owners]
+        reports = [self.ingestor.process(config, blob, force=force, now=now) for config in owners]
         for report in reports:
             log.info("ingested %s for %s: %s", report.blob, report.monitor, _summary(report))
         return reports
@@ -101,32 +102,55 @@ class Services:
     def ingest_client(self, client: BlobClient, *, force: bool = False) -> list[BlobReport]:
         return self.ingest(blob_input(client), force=force)
 
+    def tail(self, at: datetime | None = None, monitor: str | None = None) -> list[TailReport]:
+        """The tail timer's path: one pass per monitor (advance open blobs, sweep, close)."""
+        from monitor.ingest.ledger import Ledger
+        from monitor.ingest.tail import tail_monitor
 
-def blob_input(client: BlobClient) -> BlobInput:
-    """Stream a blob through a client: its ETag pins the version read."""
-    properties = client.get_blob_properties()
-    etag = properties.etag
+        at = at or datetime.now(UTC)
+        configs = [self.monitors.get(monitor)] if monitor else self.monitors.list()
+        reports = []
+        for config in configs:
+            container = self.mdc_blobs.get_container_client(config.source.container)
+            ledger = Ledger(self.tables["ledger"], config.name)
+            def view_of(name: str, container: ContainerClient = container) -> BlobView:
+                return blob_input(container.get_blob_client(name))
 
-    def chunks() -> Iterator[bytes]:
-        downloader = client.download_blob(etag=etag, match_condition=_if_match(), max_concurrency=1)
-        yield from downloader.chunks()
+            try:
+                reports.append(tail_monitor(self.ingestor, ledger, container, view_of, config, at))
+            except ResourceNotFoundError:
+                log.warning("monitor %s: container %s does not exist (yet)", config.name, config.source.container)
+        return reports
 
-    return BlobInput(container=client.container_name, name=client.blob_name, etag=etag,
-                     last_modified=properties.last_modified, open_chunks=chunks)
+    def read_range(self, container: str, name: str, start: int, end: int) -> Iterator[bytes]:
+        """Bytes [start, end) of a blob, streamed in chunks (one ranged read per 4 MiB)."""
+        if end <= start:
+            return iter(())
+        client = self.mdc_blobs.get_blob_client(container, name)
+        return client.download_blob(offset=start, length=end - start, max_concurrency=1).chunks()
 
 
-def _if_match() -> MatchConditions:
-    return MatchConditions.IfNotModified
+def blob_input(client: BlobClient) -> BlobView:
+    """What the blob is now (size, ETag), from one properties call; a deleted blob says so."""
+    try:
+        properties = client.get_blob_properties()
+    except ResourceNotFoundError:
+        return BlobView(container=client.container_name, name=client.blob_name, size=0, etag="", deleted=True)
+    return BlobView(container=client.container_name, name=client.blob_name, size=int(properties.size),
+                    etag=str(properties.etag), last_modified=properties.last_modified)
 
 
 def _summary(report: BlobReport) -> str:
+    if report.busy:
+        return "another pass is reading this blob now (it reads these bytes)"
     if report.skipped:
-        return "already done (re-delivery skipped)"
+        return "nothing new since the last read"
     if report.ignored:
         return report.ignored
     c = report.counts
-    return json.dumps({"lines": c.lines, "rows": c.rows, "records": c.records, "pending": c.pending,
-                       "quarantined": c.quarantined, "batches": c.batches, "queued": c.queued})
+    return json.dumps({"bytes_read": c.bytes_read, "rows": c.rows, "records": c.records, "pending": c.pending,
+                       "unsampled": c.unsampled, "quarantined": c.quarantined, "batches": c.batches,
+                       "queued": c.queued, "state": report.state})
 
 
 @functools.lru_cache(maxsize=1)

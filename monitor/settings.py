@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     EVALUATION_QUEUE: str = "evaluation-batches"
     AGGREGATION_SCHEDULE: str = "0 */15 * * * *"
     MONITOR_API_KEY: str | None = None
+    # The largest request body the API reads (bytes); longer ones are refused with 413 unread.
+    MAX_REQUEST_BYTES: int = Field(default=1_000_000, gt=0, le=64 * 1024 * 1024)
     # Ingestion limits.
     # MDC inlines payloads up to 4 MB, plus the envelope; a longer line is quarantined.
     MAX_LINE_BYTES: int = Field(default=8 * 1024 * 1024, gt=0)
@@ -94,6 +96,13 @@ class Settings(BaseSettings):
     # Records judged inside one blob-trigger invocation; larger blobs fan out through the queue.
     INLINE_BATCH_LIMIT: int = Field(default=200, gt=0)
     BATCH_SIZE: int = Field(default=50, gt=0, le=99)
+    # Tailing growing blobs (docs/ingestion.md): the tail timer's schedule, the delay after a
+    # rolling period's end before an unchanged blob closes, how long a pass holds a blob's lease,
+    # and how many sampled halves a pass keeps in memory waiting for their partner.
+    TAIL_SCHEDULE: str = "0 */1 * * * *"
+    TAIL_GRACE_MINUTES: int = Field(default=10, ge=0)
+    TAIL_LEASE_SECONDS: float = Field(default=600.0, gt=0)
+    TAIL_JOIN_BUFFER: int = Field(default=50_000, gt=0)
     # Judge defaults the demo and monitors without explicit judge settings fall back on.
     AZURE_OPENAI_ENDPOINT: str | None = None
     AZURE_OPENAI_DEPLOYMENT: str | None = None
@@ -112,11 +121,33 @@ class Settings(BaseSettings):
     # gets in total over all runs (a later run retries a failed delivery until these are spent).
     WEBHOOK_BACKOFF_SECONDS: float = Field(default=1.0, ge=0)
     WEBHOOK_MAX_ATTEMPTS: int = Field(default=12, ge=1)
+    # Judge calibration (docs/calibration.md): golden-set limits and how often it is re-judged.
+    GOLDEN_MAX_RECORDS: int = Field(default=1000, ge=1, le=20_000)
+    GOLDEN_MAX_BYTES: int = Field(default=5_000_000, ge=1)
+    CALIBRATION_PERIOD_HOURS: int = Field(default=24, ge=1, le=24 * 366)
     APPLICATIONINSIGHTS_CONNECTION_STRING: str | None = None
     # The user-assigned managed identity of the app in Azure (DefaultAzureCredential reads it too).
     AZURE_CLIENT_ID: str | None = None
 
+    # Outbound trust boundary (docs/security.md): hosts outbound calls may reach (comma-separated,
+    # `*.suffix` allowed; unset = any public or private host), and extra setting names a config may
+    # name in judge.api_key_setting (beside OPENAI_API_KEY, AZURE_OPENAI_API_KEY and JUDGE_KEY_*).
+    OUTBOUND_ALLOWED_HOSTS: str | None = None
+    JUDGE_KEY_SETTINGS: str | None = None
+    # Set by the Functions host in Azure; their presence means "not local" (no loopback, https only).
+    WEBSITE_INSTANCE_ID: str | None = None
+    WEBSITE_SITE_NAME: str | None = None
+    # Custom metric prompt files: a second folder searched after prompts/ (operator-controlled), and
+    # the size cap checked before reading.
+    CUSTOM_PROMPTS_DIR: str | None = None
+    MAX_PROMPT_BYTES: int = Field(default=64 * 1024, gt=0, le=1024 * 1024)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="LOG_LEVEL")
+
+    @property
+    def in_azure(self) -> bool:
+        """Running under the Functions host in Azure (not local development)."""
+        return bool(self.WEBSITE_INSTANCE_ID or self.WEBSITE_SITE_NAME)
 
     def monitor_storage(self) -> Connection:
         """The account that holds the monitor's own state: tables and queues."""

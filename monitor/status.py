@@ -12,10 +12,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.judge.limits import quota_status
-from monitor.keys import join_partitions
+from monitor.keys import iso, join_partitions, parse_time
 from monitor.monitors import MonitorStore
 from monitor.partials import counts_of_entity
 from monitor.storage.tables import Tables, query_partition
+
+_SUMMED = ("records", "quarantined", "rows", "lines", "batches", "queued", "bytes_read", "unsampled",
+           "joined_in_memory")
+MAX_LISTED = 20
 
 
 def monitor_status(name: str, tables: Tables | None = None) -> dict[str, Any]:
@@ -33,20 +37,47 @@ def monitor_status(name: str, tables: Tables | None = None) -> dict[str, Any]:
 
 
 def _ledger_totals(tables: Tables, name: str) -> dict[str, Any]:
+    """Sums over the monitor's ledger entries (one per blob, committed with its offset)."""
     blobs: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     totals: Counter[str] = Counter()
+    now = datetime.now(UTC)
+    leased = unread = 0
+    oldest: datetime | None = None
+    replaced: list[dict[str, str]] = []
     for entry in query_partition(tables["ledger"], name):
-        blobs[str(entry.get("state"))] += 1
-        for field in ("records", "quarantined", "rows", "lines", "batches", "queued"):
+        state = str(entry.get("state"))
+        blobs[state] += 1
+        for field in _SUMMED:
             totals[field] += int(entry.get(field, 0) or 0)
         reasons.update(json.loads(entry.get("reasons") or "{}"))
+        if entry.get("lease_until") and parse_time(str(entry["lease_until"])) > now:
+            leased += 1
+        if state == "open":
+            unread += max(0, int(entry.get("size", 0) or 0) - int(entry.get("offset", 0) or 0))
+            since = entry.get("unread_since")
+            if since and (oldest is None or parse_time(str(since)) < oldest):
+                oldest = parse_time(str(since))
+        if state in ("replaced", "deleted") and len(replaced) < MAX_LISTED:
+            replaced.append({"blob": str(entry.get("blob")), "state": state, "detail": str(entry.get("detail", ""))})
     return {
-        "blobs_processed": blobs["done"],
-        "blobs_in_progress": blobs["processing"],
+        "blobs_processed": sum(blobs[s] for s in ("open", "closed", "replaced", "deleted")),
+        "blobs_in_progress": leased,
+        "open_blobs": blobs["open"],
+        "closed_blobs": blobs["closed"],
+        "blobs_replaced": blobs["replaced"] + blobs["deleted"],
+        "replaced_blobs": replaced,
+        "blobs_skipped": blobs["skipped"],
+        "bytes_read": totals["bytes_read"],
+        "bytes_unread": unread,
+        "oldest_unread_at": iso(oldest) if oldest else None,
+        "ingestion_lag_seconds": round((now - oldest).total_seconds()) if oldest else 0,
         "records": totals["records"],
         "entries": totals["rows"],   # entries parsed from the lines (docs/api.md, "Words")
         "lines": totals["lines"],
+        "unsampled": totals["unsampled"],
+        "joined_in_memory": totals["joined_in_memory"],
+        "duplicate_keys": reasons["duplicate_key"],
         "batches": totals["batches"],
         "batches_queued": totals["queued"],
         "quarantined": totals["quarantined"],

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from azure.storage.blob import ContainerClient
@@ -49,3 +51,47 @@ def monitor_name(request: pytest.FixtureRequest) -> str:
     """A monitor name unique to this test, so tests never see each other's state."""
     base = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40].strip("-")
     return f"t{next(_counter)}-{base}"[:63].rstrip("-")
+
+
+@pytest.fixture
+def prompt_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A folder set as CUSTOM_PROMPTS_DIR: custom prompts written there are named without a path."""
+    from monitor.judge.prompts import clear_prompt_cache
+    from monitor.settings import reset_settings
+
+    folder = tmp_path_factory.mktemp("prompts")
+    monkeypatch.setenv("CUSTOM_PROMPTS_DIR", str(folder))
+    reset_settings()
+    clear_prompt_cache()
+    yield folder
+    monkeypatch.delenv("CUSTOM_PROMPTS_DIR")
+    reset_settings()
+    clear_prompt_cache()
+
+
+@pytest.fixture
+def served(storage: Azurite, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The API served by uvicorn on a free loopback port (what `python -m monitor serve` runs), no key."""
+    from monitor.api.serve import start_background_server
+    from monitor.settings import reset_settings
+
+    monkeypatch.delenv("MONITOR_API_KEY", raising=False)
+    reset_settings()
+    server = start_background_server("127.0.0.1", 0)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def api(storage: Azurite, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The ASGI app under the test client (server errors answered, not raised), no key."""
+    from fastapi.testclient import TestClient
+
+    from monitor.api import create_app
+    from monitor.settings import reset_settings
+
+    monkeypatch.delenv("MONITOR_API_KEY", raising=False)
+    reset_settings()
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        yield client
+    reset_settings()

@@ -48,6 +48,9 @@ param evaluationQueueName string = 'evaluation-batches'
 @description('NCRONTAB schedule of the aggregation timer (AGGREGATION_SCHEDULE).')
 param aggregationSchedule string = '0 */15 * * * *'
 
+@description('NCRONTAB schedule of the tail timer (TAIL_SCHEDULE).')
+param tailSchedule string = '0 */1 * * * *'
+
 @description('Application Insights connection string (ingestion endpoint; key auth is disabled on the component).')
 param applicationInsightsConnectionString string
 
@@ -90,6 +93,7 @@ var appSettings = {
   MDC_CONTAINER: mdcContainerName
   EVALUATION_QUEUE: evaluationQueueName
   AGGREGATION_SCHEDULE: aggregationSchedule
+  TAIL_SCHEDULE: tailSchedule
   // SDK-type blob bindings (the trigger hands over a BlobClient) need init-time worker indexing.
   PYTHON_ENABLE_INIT_INDEXING: '1'
   // DefaultAzureCredential picks the user-assigned identity by this client id.

@@ -15,6 +15,7 @@ from monitor.aggregate.windows import Window
 from monitor.config import AlertsConfig, JudgeConfig, MetricConfig, MonitorConfig
 from monitor.keys import safe_key
 from monitor.partials import Counter, Counts
+from monitor.shape import Shapes
 
 BUCKETS = ("1", "2", "3", "4", "5")
 # Properties that change on every computation without the numbers changing.
@@ -41,6 +42,7 @@ class WindowInput:
     counts: Counts = field(default_factory=dict)
     batches: int = 0
     unmatched: dict[str, Unmatched] = field(default_factory=dict)
+    shapes: Shapes = field(default_factory=dict)
 
     def segments(self) -> list[str]:
         names = set(self.counts) | set(self.unmatched)

@@ -134,9 +134,12 @@ def aggregate_monitor(run: _Run, config: MonitorConfig) -> AggregationReport:
     dirty = store.dirty_hours(run.tables, config.name, state.cursor)
     windows = plan_windows(kind=config.window, at=run.at, lookback=run.lookback,
                            dirty_hours=[h for h, _ in dirty], previous_at=state.at)
-    rows = compute_rows(run, config, windows, row_context(config, iso(started)))
+    ctx = row_context(config, iso(started))
+    shapes: list[dict[str, Any]] = []
+    rows = compute_rows(run, config, windows, ctx, shapes)
     timeline = save_changed(run, config, windows, rows, report)
     raise_alerts(run, config, rows, timeline, report)
+    raise_drift_alerts(run, config, windows, shapes, ctx, report)
     retry_webhooks(run, config, report)
     report.windows = [w.start_iso for w in windows]
     report.final_windows = sum(1 for w in windows if w.final(run.at, run.lookback))
@@ -146,8 +149,10 @@ def aggregate_monitor(run: _Run, config: MonitorConfig) -> AggregationReport:
     return report
 
 
-def compute_rows(run: _Run, config: MonitorConfig, windows: list[Window], ctx: RowContext) -> list[dict[str, Any]]:
-    """The window rows of every planned window, from partials and lonely join halves."""
+def compute_rows(run: _Run, config: MonitorConfig, windows: list[Window], ctx: RowContext,
+                 shapes: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The window rows of every planned window, from partials and lonely join halves; the traffic
+    shape rows of the windows go into `shapes` when given (docs/drift.md)."""
     if not windows:
         return []
     ttl = timedelta(minutes=config.source.join_ttl_minutes)
@@ -158,6 +163,10 @@ def compute_rows(run: _Run, config: MonitorConfig, windows: list[Window], ctx: R
         data: WindowInput = store.window_counts(run.tables, config.name, window)
         store.add_unmatched(data, halves)
         rows.extend(window_rows(ctx, data, metrics, window.final(run.at, run.lookback)))
+        if shapes is not None:
+            from monitor.drift.series import shape_rows
+
+            shapes.extend(shape_rows(config.name, data, window.final(run.at, run.lookback), ctx.computed_at))
     return rows
 
 
@@ -200,12 +209,42 @@ def raise_alerts(run: _Run, config: MonitorConfig, rows: list[dict[str, Any]], t
         for candidate in rules.evaluate_row(row, closed=closed, previous=previous,
                                             error_rate_limit=config.alerts.error_rate_limit):
             entity = rules.alert_entity(candidate, created_at=datetime.now(UTC), webhook=url is not None)
-            if entity["RowKey"] in known or not rules.create_alert(run.tables, entity):
-                continue
-            report.alerts.append(f"{candidate.kind}:{candidate.metric}:{candidate.segment}:{row['window_start']}")
-            emit_alert(entity)
-            if url is not None:
-                notify(run, url, entity, report)
+            if entity["RowKey"] not in known:
+                publish(run, url, entity, report)
+
+
+def publish(run: _Run, url: str | None, entity: dict[str, Any], report: AggregationReport) -> bool:
+    """Create the alert if absent (once per key); when new, emit it and deliver its webhook."""
+    if not rules.create_alert(run.tables, entity):
+        return False
+    report.alerts.append(f"{entity['kind']}:{entity['metric']}:{entity['segment']}:{entity['window_start']}")
+    emit_alert(entity)
+    if url is not None:
+        notify(run, url, entity, report)
+    return True
+
+
+def publish_alerts(config: MonitorConfig, entities: list[dict[str, Any]], at: datetime) -> list[str]:
+    """Publish alerts raised outside a window run (judge calibration): once per key, emitted to
+    Application Insights and delivered to the monitor's webhook like every other kind."""
+    run = _Run(Tables.default(), get_settings(), at, False)
+    report = AggregationReport(config.name, iso(at))
+    for entity in entities:
+        publish(run, config.alerts.webhook_url, entity, report)
+    return report.alerts
+
+
+def raise_drift_alerts(run: _Run, config: MonitorConfig, windows: list[Window], shapes: list[dict[str, Any]],
+                       ctx: RowContext, report: AggregationReport) -> None:
+    """Store the windows' traffic shape, compute and store drift, raise `drift` / `recovered`."""
+    from monitor.drift import service as drift
+
+    drift.save_shape_rows(run.tables, shapes)
+    current, history = drift.compute_drift(run.tables, config, windows, run.at)
+    drift.save_drift(run.tables, config, current, ctx.computed_at)
+    url = config.alerts.webhook_url
+    for entity in drift.drift_alerts(config, ctx, current, history, datetime.now(UTC), url is not None):
+        publish(run, url, entity, report)
 
 
 def notify(run: _Run, url: str, alert: dict[str, Any], report: AggregationReport) -> None:

@@ -16,7 +16,8 @@ from azure.data.tables import TableClient
 from monitor.aggregate.rollup import Unmatched, WindowInput
 from monitor.aggregate.windows import Window
 from monitor.keys import iso, parse_time
-from monitor.partials import counts_of_entity, merge_counts
+from monitor.partials import counts_of_entity, merge_counts, shapes_of_entity
+from monitor.shape import merge_shapes
 from monitor.storage.tables import Tables, get_entity, write_entities
 
 RUN_ROW = "last"
@@ -51,6 +52,7 @@ def window_counts(tables: Tables, monitor: str, window: Window) -> WindowInput:
     data = WindowInput(window)
     for entity in query(tables["partials"], flt, params):
         merge_counts(data.counts, counts_of_entity(entity))
+        merge_shapes(data.shapes, shapes_of_entity(entity))
         data.batches += 1
     return data
 
@@ -124,8 +126,9 @@ def save_windows(tables: Tables, rows: list[dict[str, Any]]) -> int:
 
 
 def windows_between(tables: Tables, monitor: str, metric: str | None, start: datetime | None,
-                    end: datetime | None) -> Iterator[dict[str, Any]]:
-    """Rows of one metric partition (or every metric) with RowKey (window_start) in [start, end)."""
+                    end: datetime | None, table: str = "windows") -> Iterator[dict[str, Any]]:
+    """Rows of one metric partition (or every metric) with RowKey (window_start) in [start, end);
+    `table`: any table laid out the same way (`drift`: PartitionKey `{monitor}|{series}`)."""
     clauses: list[str] = []
     params: dict[str, Any] = {}
     if metric is None:
@@ -136,7 +139,7 @@ def windows_between(tables: Tables, monitor: str, metric: str | None, start: dat
         clauses.append("PartitionKey eq @pk")
         params["pk"] = f"{monitor}|{metric}"
     add_row_range(clauses, params, start, end)
-    return query(tables["windows"], " and ".join(clauses), params)
+    return query(tables[table], " and ".join(clauses), params)
 
 
 def add_row_range(clauses: list[str], params: dict[str, Any], start: datetime | None,

@@ -9,7 +9,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from monitor.api.errors import install_error_handlers
-from monitor.api.middleware import ApiKeyMiddleware, CatchAllMiddleware
+from monitor.api.middleware import ApiKeyMiddleware, BodyLimitMiddleware, CatchAllMiddleware
+from monitor.api.quality import quality_router
 from monitor.api.routes import root_router, router
 
 TITLE = "Generative-AI quality monitor"
@@ -17,8 +18,9 @@ VERSION = "0.1.0"
 DESCRIPTION = (
     "Monitor configurations, quality results (windows, alerts, scored records), status and the "
     "dashboard. Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`. Every route but "
-    "`/api/health` needs a function key (`x-functions-key` header or `code` query parameter) in "
-    "Azure, and locally when MONITOR_API_KEY is set."
+    "`/api/health` needs a function key (exactly one `x-functions-key` header or `code` query "
+    "parameter) in Azure, and locally when MONITOR_API_KEY is set. Bodies are read up to "
+    "MAX_REQUEST_BYTES (413 beyond) and JSON nested at most 64 levels (400 beyond)."
 )
 
 
@@ -34,8 +36,11 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(quality_router)
     app.include_router(root_router)
-    # Added last = outermost: the catch-all sees everything, the key check runs before routing.
+    # Added last = outermost: the catch-all sees everything, the key check runs before the body is
+    # read (an unauthenticated caller cannot make the app read anything), the body limit before routing.
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(ApiKeyMiddleware)
     app.add_middleware(CatchAllMiddleware)
     return app

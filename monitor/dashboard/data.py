@@ -19,6 +19,7 @@ from typing import Any
 
 from monitor import results
 from monitor.config import MetricConfig, MonitorConfig
+from monitor.dashboard.quality import QualityData, load_quality
 from monitor.dashboard.svg import Point
 from monitor.errors import UserError
 from monitor.keys import iso, parse_time
@@ -154,6 +155,9 @@ class DashboardData:
     query: DashboardQuery = DashboardQuery()
     unmatched: dict[str, int] = field(default_factory=dict)
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # drift lines, traffic shape and judge calibration (monitor/dashboard/quality.py)
+    quality: QualityData | None = None
+    ingestion: dict[str, Any] | None = None  # the ingestion fields of `status` (docs/ingestion.md)
 
 
 def _ceil_hour(moment: datetime) -> datetime:
@@ -210,8 +214,20 @@ def load_dashboard(name: str, query: DashboardQuery | None = None, *,
         failing=failing_view(name, config, query, windows),
         judge=judge_label(config, windows), approximate=is_approximate(config, windows),
         default_range=query.start is None and query.end is None, anchor=anchor, notices=found, query=query,
-        unmatched=unmatched_of(chosen, metrics),
+        quality=load_quality(name, start=start, end=end, segment=query.segment),
+        unmatched=unmatched_of(chosen, metrics), ingestion=ingestion_status(name),
     )
+
+
+INGESTION_FIELDS = ("open_blobs", "ingestion_lag_seconds", "oldest_unread_at", "bytes_read", "blobs_replaced")
+
+
+def ingestion_status(name: str) -> dict[str, Any]:
+    """Open blobs and the age of the oldest unread byte (the status panel)."""
+    from monitor.status import monitor_status
+
+    status = monitor_status(name)
+    return {key: status.get(key) for key in INGESTION_FIELDS}
 
 
 def unmatched_of(windows: Sequence[Mapping[str, Any]], metrics: Mapping[str, MetricConfig]) -> dict[str, int]:

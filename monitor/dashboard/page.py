@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from monitor.config import MonitorConfig
 from monitor.dashboard.data import QUICK_SPANS, DashboardData, MetricView
 from monitor.dashboard.html import dashboard_url, document, e, headers, num, pct, short_time
+from monitor.dashboard.quality import drift_figure, judge_panel, traffic_panel
 from monitor.dashboard.sections import alerts_section, data_panel, failing_section
 from monitor.dashboard.svg import histogram_chart, pass_rate_chart
 from monitor.keys import iso
@@ -31,6 +32,8 @@ def render_dashboard(data: DashboardData, *, link_params: Mapping[str, str] | No
         '<p class="legend">Metrics with breached windows come first.</p>',
         "".join(_metric(data, m) for m in ordered) or '<p class="empty">No metric is enabled.</p>',
         "</section>",
+        traffic_panel(data.quality),
+        judge_panel(data.quality),
         alerts_section(data, links, static),
         failing_section(data, links, static),
         f"<footer>Generated {iso(data.generated_at)} · monitor {e(data.name)} · source "
@@ -174,7 +177,7 @@ def _metric(data: DashboardData, view: MetricView) -> str:
             f"<figure>{pass_rate_chart(view.name, view.points, view.threshold)}"
             f"<figcaption>Pass rate per window. Dashed line: threshold. Triangle labelled “breach”: "
             f"window below the threshold with enough samples. Square: window without scores.</figcaption>"
-            f"{_window_table(data, view)}</figure>"
+            f"{_window_table(data, view)}{drift_figure(view.name, data.quality)}</figure>"
             f"<figure>{histogram_chart(view.name, view.histogram, view.settings.acceptable_score)}"
             f"<figcaption>Scores 1-5 in the range; starred (vermilion) bars are below the acceptable "
             f"score.</figcaption></figure></div></article>")

@@ -26,15 +26,19 @@ def _range_params(data: DashboardData, links: Mapping[str, str]) -> dict[str, st
 def data_panel(data: DashboardData) -> str:
     """Records seen and unmatched halves in range (from the windows): the words docs/api.md defines."""
     u = data.unmatched
-    items = [("records seen", u.get("records_seen", 0)),
+    items: list[tuple[str, object]] = [("records seen", u.get("records_seen", 0)),
              ("unmatched halves expired", u.get("expired", 0)),
              ("unmatched halves waiting", u.get("waiting", 0))]
+    if data.ingestion is not None:  # now, whatever the range (docs/ingestion.md)
+        items += [("open blobs", data.ingestion.get("open_blobs", 0)),
+                  ("ingestion lag", f"{int(data.ingestion.get('ingestion_lag_seconds') or 0)} s")]
     body = "".join(f'<div><dt>{e(k)}</dt><dd data-testid="panel-{e(k.replace(" ", "-"))}">{e(v)}</dd></div>'
                    for k, v in items)
     return (f'<section class="panel" aria-label="Data in range" data-testid="status-panel"><dl>{body}</dl>'
             '<p class="legend">Records seen: joined request/response pairs in the range\'s windows. An unmatched half '
             "is a request or response whose partner has not arrived: waiting within the join time-to-live "
-            f"({data.config.source.join_ttl_minutes} min after its request time), expired after it.</p></section>")
+            f"({data.config.source.join_ttl_minutes} min after its request time), expired after it. Open blobs: "
+            "blobs still being appended to; ingestion lag: the age of the oldest byte not read yet.</p></section>")
 
 
 # --------------------------------------------------------------------------------------------
@@ -55,13 +59,16 @@ def alerts_section(data: DashboardData, links: Mapping[str, str], static: bool) 
 
 def _alert_row(data: DashboardData, alert: Mapping[str, Any], links: Mapping[str, str], static: bool) -> str:
     label = e(short_time(alert.get("window_start"), data.config.window))
-    if static:
+    kind = str(alert.get("kind"))
+    if static or kind == "judge_drift":  # a calibration run, not a window (the judge panel shows it)
         window = label
     else:
+        # a traffic-shape drift (docs/drift.md) names a series, not a metric: every metric's examples
+        metric = None if str(alert.get("metric", "")).startswith("traffic.") else alert.get("metric")
         href = dashboard_url(data.name, {**_range_params(data, links), "segment": _segment_param(alert.get("segment")),
-                                         "window": str(alert.get("window_start")), "metric": alert.get("metric")},
+                                         "window": str(alert.get("window_start")), "metric": metric},
                              "#failing-h")
-        window = f'<a data-testid="alert-window-link" href="{e(href)}">{label}</a>'
+        window = f'<a data-testid="alert-window-link" data-kind="{e(kind)}" href="{e(href)}">{label}</a>'
     return '<tr data-testid="alert-row">' + cells([
         ("window", "", window), ("kind", "", f"<strong>{e(alert.get('kind'))}</strong>"),
         ("metric", "", e(alert.get("metric"))), ("segment", "", e(alert.get("segment"))),

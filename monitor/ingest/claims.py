@@ -24,6 +24,8 @@ from monitor.storage.tables import get_entity
 MAX_ROUNDS = 10
 TRANSACTION_BYTES = 3_000_000
 ENTITY_BYTES = 960_000
+# A queue message holds 64 KiB once base64-encoded.
+MAX_MESSAGE_CHARS = 45_000
 
 
 def sampled(key: str, rate: float) -> bool:
@@ -44,8 +46,12 @@ class BatchRef:
     keys: tuple[str, ...] | None = None
 
     def to_message(self) -> str:
-        return json.dumps({"monitor": self.monitor, "partition": self.partition, "batch_id": self.batch_id,
-                           "keys": list(self.keys) if self.keys is not None else None})
+        """The queue message; without `keys` when they would not fit one (long join keys): the
+        evaluator then finds the members by batch id."""
+        message = {"monitor": self.monitor, "partition": self.partition, "batch_id": self.batch_id,
+                   "keys": list(self.keys) if self.keys is not None else None}
+        text = json.dumps(message)
+        return text if len(text) <= MAX_MESSAGE_CHARS else json.dumps({**message, "keys": None})
 
     @classmethod
     def from_message(cls, text: str | bytes) -> BatchRef:
@@ -64,11 +70,13 @@ class ClaimResult:
     batches: list[BatchRef] = field(default_factory=list)
     claimed: int = 0  # records this blob owns (new or adopted)
     foreign: int = 0  # records already owned by another blob
+    foreign_keys: list[tuple[str, str]] = field(default_factory=list)  # (key, owner blob)
 
     def add(self, other: ClaimResult) -> None:
         self.batches += other.batches
         self.claimed += other.claimed
         self.foreign += other.foreign
+        self.foreign_keys += other.foreign_keys
 
 
 class Claimer:
@@ -105,12 +113,17 @@ class Claimer:
             yield chunk
 
     def adopt_existing(self, refs: Iterable[tuple[str, str]]) -> ClaimResult:
-        """Records known to exist (partition, key): adopt the batches of those this blob created."""
-        return self._adopt(refs)[0]
+        """Records known to be joined (partition, key): adopt the batches of those this blob
+        created; the others belong to the blob whose half completed them (not duplicates)."""
+        return self._adopt(refs, None, count_foreign=False)[0]
 
-    def _adopt(self, refs: Iterable[tuple[str, str]]) -> tuple[ClaimResult, set[str]]:
-        """Look the records up once: adopt this blob's own batches, count foreign records, and
-        return the keys that exist."""
+    def _adopt(self, refs: Iterable[tuple[str, str]], idents: dict[str, str] | None = None,
+               count_foreign: bool = True) -> tuple[ClaimResult, set[str]]:
+        """Look the records up once and return the keys that exist. A stored record built from the
+        same input line (`input_ref`, see :func:`record_ref`) is the same record read again: its
+        batch is adopted (judged if it never was; ok scores are kept), and it counts for this blob
+        only when this blob created it. A record of the same key from another line is a duplicate
+        key (`foreign`)."""
         result = ClaimResult()
         adopted: dict[tuple[str, str], list[str]] = defaultdict(list)
         present: set[str] = set()
@@ -120,11 +133,15 @@ class Claimer:
             if entity is None:
                 continue
             present.add(key)
-            if entity.get("origin_blob") == self._origin:
+            mine = entity.get("origin_blob") == self._origin
+            stored, expected = entity.get("input_ref"), (idents or {}).get(key)
+            same = stored == expected if stored is not None and expected is not None else mine
+            if same:
                 adopted[(partition, str(entity.get("batch_id", "")))].append(key)
-                result.claimed += 1
-            else:
+                result.claimed += int(mine)
+            elif count_foreign:
                 result.foreign += 1
+                result.foreign_keys.append((key, str(entity.get("origin_blob", ""))))
         result.batches += [self._ref(partition, batch_id, None) for (partition, batch_id) in adopted]
         return result, present
 
@@ -137,11 +154,12 @@ class Claimer:
             batch_id = self._batch_id(pending)
             owned = [replace(r, origin_blob=self._origin, batch_id=batch_id) for r in pending]
             try:
-                self._table.submit_transaction([("create", r.to_entity()) for r in owned])
+                self._table.submit_transaction([("create", _entity(r)) for r in owned])
             except TableTransactionError as exc:
                 if getattr(exc, "error_code", None) != "EntityAlreadyExists":
                     raise
-                existing, present = self._adopt((r.partition, r.key) for r in pending)
+                idents = {r.key: str(r.extra["ref"]) for r in pending if "ref" in r.extra}
+                existing, present = self._adopt(((r.partition, r.key) for r in pending), idents or None)
                 result.add(existing)
                 pending = [r for r in pending if r.key not in present]
                 continue
@@ -157,6 +175,19 @@ class Claimer:
     def _ref(self, partition: str, batch_id: str, keys: tuple[str, ...] | None) -> BatchRef:
         monitor = partition.rsplit("|", 1)[0]
         return BatchRef(monitor=monitor, partition=partition, batch_id=batch_id, keys=keys)
+
+
+def _entity(record: Record) -> dict[str, object]:
+    """The stored record, with `input_ref`: which line it was built from (see :meth:`Claimer._adopt`)."""
+    entity = record.to_entity()
+    if "ref" in record.extra:
+        entity["input_ref"] = str(record.extra["ref"])
+    return entity
+
+
+def record_ref(blob: str, line: int) -> str:
+    """The identity of a record: the blob and line of its input half (or of its custom JSONL line)."""
+    return f"{blob}#{line}"
 
 
 def entity_bytes(record: Record) -> int:

@@ -7,25 +7,30 @@ raises on bad input, so one bad line never stops a file.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from azure.core.exceptions import AzureError
+
 from monitor.config import ColumnsConfig
 from monitor.ingest.lines import Line
 from monitor.ingest.paths import MdcPath, Side, side_of_type
-from monitor.ingest.quarantine import Rejection, excerpt_of
-from monitor.keys import parse_time
+from monitor.ingest.quarantine import RejectedInputError, Rejection, excerpt_of
+from monitor.ingest.safejson import JsonRefusedError, loads
+from monitor.keys import InvalidTimeError, TimeOutOfRangeError, parse_record_time
+from monitor.storage.tables import MAX_PACKED_CHARS
+
+log = logging.getLogger(__name__)
+# A join key longer than this is refused (`join_key_too_long`): it is kept whole in a string property
+# (at most 32K UTF-16 units) beside its hashed table key. See docs/ingest.md, "Table keys".
+MAX_JOIN_KEY_CHARS = 16_000
 
 
-class DatarefError(Exception):
-    """A `dataref` payload could not be loaded; `reason` is a quarantine reason."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
+class DatarefError(RejectedInputError):
+    """A `dataref` payload could not be loaded (or may not be: outside the watched container)."""
 
 
 DatarefLoader = Callable[[str], Any]
@@ -72,9 +77,28 @@ def _decode(line: Line) -> tuple[Any, Rejection | None]:
     except UnicodeDecodeError as exc:
         return None, Rejection(line.number, "invalid_utf8", f"not UTF-8: {exc}", excerpt_of(line.data))
     try:
-        return json.loads(text), None
-    except json.JSONDecodeError as exc:
-        return None, Rejection(line.number, "invalid_json", f"invalid JSON: {exc}", excerpt_of(line.data))
+        return loads(text), None
+    except JsonRefusedError as exc:
+        return None, Rejection(line.number, exc.reason, exc.detail, excerpt_of(line.data))
+
+
+def _time_rejection(value: Any) -> tuple[str, str] | None:
+    """(reason, detail) when `value` is not a usable record time."""
+    if not isinstance(value, str):
+        return "wrong_type", f"`time` is {type(value).__name__}, expected an ISO 8601 string"
+    try:
+        parse_record_time(value)
+    except TimeOutOfRangeError as exc:
+        return "time_out_of_range", f"`time` {exc}"
+    except InvalidTimeError as exc:
+        return "invalid_time", f"`time` {exc}"
+    return None
+
+
+def _key_rejection(key: str, join_column: str) -> tuple[str, str] | None:
+    if len(key) > MAX_JOIN_KEY_CHARS:
+        return "join_key_too_long", f"`{join_column}` has {len(key)} characters; at most {MAX_JOIN_KEY_CHARS} are kept"
+    return None
 
 
 def _arm_part(source: Any, name: str) -> str | None:
@@ -98,7 +122,28 @@ def _text_id(value: Any) -> str | None:
 
 def parse_mdc_line(line: Line, path: MdcPath | None, join_column: str,
                    load_dataref: DatarefLoader) -> tuple[list[Half], list[Rejection]]:
-    """Halves of one MDC envelope line, or the reasons it was rejected."""
+    """Halves of one MDC envelope line, or the reasons it was rejected.
+
+    Never raises for anything in the line: a failure nobody foresaw is quarantined as
+    `unexpected_error` (and logged with its traceback) rather than stopping the file. Storage errors
+    of the dataref loader (outages, throttling) do propagate: they are not the line's fault."""
+    try:
+        return _parse_mdc_line(line, path, join_column, load_dataref)
+    except AzureError:
+        raise
+    except RejectedInputError as exc:
+        return [], [Rejection(line.number, exc.reason, exc.detail, excerpt_of(line.data))]
+    except Exception as exc:
+        return [], [_unexpected(line, exc)]
+
+
+def _unexpected(line: Line, exc: Exception) -> Rejection:
+    log.exception("line %d could not be parsed", line.number)
+    return Rejection(line.number, "unexpected_error", f"{type(exc).__name__}: {exc}"[:1000], excerpt_of(line.data))
+
+
+def _parse_mdc_line(line: Line, path: MdcPath | None, join_column: str,
+                    load_dataref: DatarefLoader) -> tuple[list[Half], list[Rejection]]:
     envelope, rejected = _decode(line)
     if rejected:
         return [], [rejected]
@@ -112,6 +157,9 @@ def parse_mdc_line(line: Line, path: MdcPath | None, join_column: str,
     problem = _check_envelope_types(envelope, join_column)
     if problem:
         return [], [reject("wrong_type", problem)]
+    bad_time = _time_rejection(envelope["time"])
+    if bad_time:
+        return [], [reject(*bad_time)]
     side = (path.side if path else None) or side_of_type(str(envelope.get("type", "")))
     if side is None:
         return [], [reject("not_an_envelope",
@@ -119,16 +167,25 @@ def parse_mdc_line(line: Line, path: MdcPath | None, join_column: str,
     correlation = _text_id(envelope.get(join_column))
     if correlation is None:
         return [], [reject("missing_join_key", f"no `{join_column}` to join inputs with outputs")]
+    bad_key = _key_rejection(correlation, join_column)
+    if bad_key:
+        return [], [reject(*bad_key)]
     rows, problem_rejection = _rows(envelope, load_dataref, reject)
     if problem_rejection:
         return [], [problem_rejection]
-    time = parse_time(envelope["time"])
+    if not rows:  # every line is accounted for: one without rows says so
+        return [], [reject("missing_data", "the envelope's rows (`data` or its `dataref`) are an empty array")]
+    time = parse_record_time(envelope["time"])
     halves, rejections = [], []
     for index, row in enumerate(rows):
         if not isinstance(row, dict):
             rejections.append(reject("wrong_type", f"data[{index}] is {type(row).__name__}, expected an object", index))
             continue
         key = correlation if len(rows) == 1 else f"{correlation}_{index}"
+        if _text_chars(row, MAX_PACKED_CHARS) > MAX_PACKED_CHARS:
+            rejections.append(reject("record_too_large", f"data[{index}] (join key {key[:200]}) holds more than "
+                                     f"{MAX_PACKED_CHARS} characters; a table entity holds at most that", index))
+            continue
         halves.append(Half(
             key=key, side=side, row=row, time=time,
             endpoint=(path.endpoint if path else None) or _arm_part(envelope.get("source"), "onlineEndpoints"),
@@ -139,15 +196,25 @@ def parse_mdc_line(line: Line, path: MdcPath | None, join_column: str,
     return halves, rejections
 
 
+def _text_chars(value: Any, limit: int) -> int:
+    """Characters of the strings (and keys) in `value`, counted until `limit` is passed: a lower
+    bound of its JSON size, so a row over the limit is refused before anything serialises it."""
+    total, stack = 0, [value]
+    while stack and total <= limit:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, dict):
+            total += sum(len(k) for k in item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return total
+
+
 def _check_envelope_types(envelope: Mapping[str, Any], join_column: str) -> str | None:
-    if not isinstance(envelope["time"], str):
-        return f"`time` is {type(envelope['time']).__name__}, expected an ISO 8601 string"
-    try:
-        parse_time(envelope["time"])
-    except ValueError:
-        return f"`time` {envelope['time']!r} is not an ISO 8601 time"
     value = envelope.get(join_column)
-    if value is not None and _text_id(value) is None:
+    if value is not None and not isinstance(value, str) and _text_id(value) is None:
         return f"`{join_column}` is {type(value).__name__}, expected a string"
     if "data" in envelope and not isinstance(envelope["data"], list):
         return f"`data` is {type(envelope['data']).__name__}, expected an array of rows"
@@ -177,7 +244,16 @@ def _rows(envelope: Mapping[str, Any], load_dataref: DatarefLoader,
 
 def parse_jsonl_line(line: Line, join_column: str, fallback_key: str, fallback_time: datetime,
                      ) -> tuple[Flat | None, Rejection | None]:
-    """A custom-data-asset line: one complete record with the mapped columns."""
+    """A custom-data-asset line: one complete record with the mapped columns (never raises for
+    anything in the line, as :func:`parse_mdc_line`)."""
+    try:
+        return _parse_jsonl_line(line, join_column, fallback_key, fallback_time)
+    except Exception as exc:
+        return None, _unexpected(line, exc)
+
+
+def _parse_jsonl_line(line: Line, join_column: str, fallback_key: str, fallback_time: datetime,
+                      ) -> tuple[Flat | None, Rejection | None]:
     obj, rejected = _decode(line)
     if rejected:
         return None, rejected
@@ -187,14 +263,18 @@ def parse_jsonl_line(line: Line, join_column: str, fallback_key: str, fallback_t
     raw_key = obj.get(join_column)
     key = _text_id(raw_key) if raw_key is not None else fallback_key
     if key is None:
+        if isinstance(raw_key, str):
+            return None, Rejection(line.number, "missing_join_key", f"`{join_column}` is blank", excerpt)
         return None, Rejection(line.number, "wrong_type", f"`{join_column}` must be a string", excerpt)
+    bad_key = _key_rejection(key, join_column)
+    if bad_key:
+        return None, Rejection(line.number, *bad_key, excerpt)
     time = fallback_time
     if obj.get("time") is not None:
-        try:
-            time = parse_time(obj["time"])
-        except (ValueError, AttributeError):
-            detail = f"`time` {obj['time']!r} is not an ISO 8601 time"
-            return None, Rejection(line.number, "wrong_type", detail, excerpt)
+        bad_time = _time_rejection(obj["time"])
+        if bad_time:
+            return None, Rejection(line.number, *bad_time, excerpt)
+        time = parse_record_time(obj["time"])
     return Flat(key=key, row=obj, time=time, deployment=_text_id(obj.get("deployment")),
                 model_version=_text_id(obj.get("modelversion") or obj.get("model_version")),
                 endpoint=_text_id(obj.get("endpoint")), line=line.number,

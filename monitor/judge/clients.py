@@ -9,17 +9,24 @@ retries are off (`max_retries=0`): the engine's retry loop is the only one.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
+import socket
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 from openai import AsyncAzureOpenAI, AsyncOpenAI, DefaultAioHttpClient
 
 from monitor.config import JudgeConfig
 from monitor.errors import JudgeFatalError
 from monitor.judge.runtime import Runtime
+from monitor.outbound import OutboundError, OutboundPolicy, current_policy
 
 COGNITIVE_SCOPE = "https://cognitiveservices.azure.com/.default"
+OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
 # Local OpenAI-compatible servers (vLLM, Ollama, llama.cpp) accept any key; the client needs one.
 PLACEHOLDER_KEY = "no-key-needed"
 
@@ -35,35 +42,52 @@ class ClientSpec:
     key_source: str
     fingerprint: str
     api_key: str | None = field(default=None, compare=False, repr=False)
+    # The outbound rules the client's connections are checked against (docs/security.md).
+    policy: OutboundPolicy = field(default_factory=OutboundPolicy)
 
     @property
     def target(self) -> str:
         """Where requests go, for error messages."""
-        return self.endpoint or "https://api.openai.com/v1"
+        return self.endpoint or OPENAI_DEFAULT_URL
 
 
-def client_spec(judge: JudgeConfig, environ: dict[str, str] | None = None) -> ClientSpec:
+def client_spec(judge: JudgeConfig, environ: dict[str, str] | None = None,
+                policy: OutboundPolicy | None = None) -> ClientSpec:
     """Resolve the endpoint and the key source of a judge config. Raises JudgeFatalError when a named
-    key setting is missing (nothing would work without it)."""
+    key setting is missing (nothing would work without it) or when the config asks for something the
+    outbound policy refuses (a setting that is not a judge key, an endpoint the app may not call, an
+    Entra token for a host that is not Azure AI)."""
     env = os.environ if environ is None else environ
-    key, source = _api_key(judge, env)
-    if judge.provider == "azure_openai":
-        endpoint, version = str(judge.endpoint), judge.api_version
-    else:
-        endpoint, version = judge.base_url or env.get("OPENAI_BASE_URL", ""), None
-        if key is None:
-            if not endpoint:
-                raise JudgeFatalError(
-                    "the openai judge has no API key: set OPENAI_API_KEY, or name the app setting "
-                    "holding the key in judge.api_key_setting (or set judge.base_url for a local server)"
-                )
-            key, source = PLACEHOLDER_KEY, "placeholder"
+    policy = policy or current_policy()
+    try:
+        key, source = _api_key(judge, env, policy)
+        if judge.provider == "azure_openai":
+            endpoint, version, where = str(judge.endpoint), judge.api_version, "judge.endpoint"
+        else:
+            endpoint, version = judge.base_url or env.get("OPENAI_BASE_URL", ""), None
+            where = "judge.base_url" if judge.base_url else "OPENAI_BASE_URL"
+        policy.check_url(endpoint or OPENAI_DEFAULT_URL, where)
+    except OutboundError as exc:
+        raise JudgeFatalError(f"the judge configuration is refused: {exc.message} (docs/security.md)") from None
+    if source == "entra" and not policy.token_allowed(endpoint):
+        raise JudgeFatalError(
+            f"judge.endpoint {endpoint} is not an Azure AI host (*.openai.azure.com, *.cognitiveservices.azure.com, "
+            "*.services.ai.azure.com): the app sends its Entra ID token only there, or to a host listed by name in "
+            "OUTBOUND_ALLOWED_HOSTS; name a key setting in judge.api_key_setting for other servers")
+    if key is None and judge.provider != "azure_openai":
+        if not endpoint:
+            raise JudgeFatalError(
+                "the openai judge has no API key: set OPENAI_API_KEY, or name the app setting "
+                "holding the key in judge.api_key_setting (or set judge.base_url for a local server)"
+            )
+        key, source = PLACEHOLDER_KEY, "placeholder"
     fingerprint = hashlib.sha256((key or "").encode()).hexdigest()[:16]
-    return ClientSpec(judge.provider, endpoint, version, source, fingerprint, key)
+    return ClientSpec(judge.provider, endpoint, version, source, fingerprint, key, policy)
 
 
-def _api_key(judge: JudgeConfig, env: Any) -> tuple[str | None, str]:
+def _api_key(judge: JudgeConfig, env: Any, policy: OutboundPolicy) -> tuple[str | None, str]:
     if judge.api_key_setting:
+        policy.check_key_setting(judge.api_key_setting)
         value = env.get(judge.api_key_setting)
         if not value:
             alternative = ("remove it to use Entra ID (managed identity)" if judge.provider == "azure_openai"
@@ -89,8 +113,12 @@ def shared_client(runtime: Runtime, spec: ClientSpec) -> AsyncOpenAI:
 
 
 def build_client(spec: ClientSpec, token_provider: Any = None) -> AsyncOpenAI:
-    """A client without retries on the aiohttp transport (a key, or an Entra token provider)."""
-    http_client = DefaultAioHttpClient()
+    """A client without retries on the aiohttp transport (a key, or an Entra token provider).
+
+    Redirects are not followed (a redirect would carry the `api-key` header to another host), and
+    every address a host name resolves to is checked against the outbound policy when a connection
+    is opened (:class:`GuardedResolver`)."""
+    http_client = DefaultAioHttpClient(transport=_guarded_transport(spec.policy), follow_redirects=False)
     if spec.provider == "azure_openai":
         if token_provider is not None:
             return AsyncAzureOpenAI(azure_endpoint=spec.endpoint, api_version=spec.api_version,
@@ -117,3 +145,39 @@ async def _close_credential(credential: Any) -> None:
 
 async def _close_client(client: AsyncOpenAI) -> None:
     await client.close()
+
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp's threaded resolver, refusing a name whose addresses the policy refuses (metadata,
+    link-local; loopback in Azure). Runs for every new connection, so a name that resolves elsewhere
+    after the config was stored is still refused. (aiohttp skips resolvers for literal addresses:
+    those are checked with the URL, see :meth:`OutboundPolicy.check_url`.)"""
+
+    def __init__(self, policy: OutboundPolicy) -> None:
+        self._policy = policy
+        self._inner = aiohttp.ThreadedResolver()
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET,
+                      ) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        for result in results:
+            self._policy.check_address(host, ipaddress.ip_address(result["host"].split("%", 1)[0]))
+        return results
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def _guarded_transport(policy: OutboundPolicy) -> Any:
+    """openai's aiohttp transport over a session whose connector resolves through GuardedResolver."""
+    try:  # the transport openai's DefaultAioHttpClient uses: vendored in current releases
+        from openai._vendor.httpx_aiohttp import AiohttpTransport
+    except ImportError:  # older releases depend on the httpx-aiohttp package
+        from httpx_aiohttp import AiohttpTransport  # type: ignore[no-redef,import-not-found,unused-ignore]
+
+    def session() -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(resolver=GuardedResolver(policy), ssl=ssl.create_default_context(),
+                                         keepalive_timeout=5.0, limit=1000)
+        return aiohttp.ClientSession(connector=connector)
+
+    return AiohttpTransport(client=session)

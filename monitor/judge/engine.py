@@ -30,6 +30,8 @@ from monitor.records import Record
 from monitor.scores import Score
 
 log = logging.getLogger(__name__)
+# A task waiting for the remote judge: its index, metric, record and earlier score (see JudgeTask).
+_Pending = tuple[int, Metric, Record, Score | None]
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,9 @@ class JudgeTask:
 
     record: Record
     metric: str
+    # An ok score judged earlier whose explain call failed: only the reason is asked for again
+    # (the score call is not paid twice).
+    prior: Score | None = None
 
 
 class JudgeEngine:
@@ -76,14 +81,14 @@ class JudgeEngine:
         """One Score per task, in task order. Raises JudgeFatalError (nothing else) for judge problems."""
         metrics = [self._metric(task.metric) for task in tasks]
         scores: list[Score | None] = [None] * len(tasks)
-        pending: list[tuple[int, Metric, Record]] = []
+        pending: list[_Pending] = []
         for index, (task, metric) in enumerate(zip(tasks, metrics, strict=True)):
             if not metric.applicable(task.record):
                 scores[index] = self._not_applicable(task.record, metric)
             elif self.approximate:
                 scores[index] = self._heuristic(task.record, metric)
             else:
-                pending.append((index, metric, task.record))
+                pending.append((index, metric, task.record, task.prior))
         if pending:
             for index, score in self._judge_remote(pending).items():
                 scores[index] = score
@@ -118,29 +123,32 @@ class JudgeEngine:
                      reason=verdict.reason if wants_reason else None,
                      latency_ms=round((time.perf_counter() - started) * 1000, 3), **base)
 
-    def _judge_remote(self, pending: list[tuple[int, Metric, Record]]) -> dict[int, Score]:
+    def _judge_remote(self, pending: list[_Pending]) -> dict[int, Score]:
         runtime = self._runtime or get_runtime()
         llm = LLMJudge(self.config.judge, client_spec(self.config.judge), runtime,
                        policy=self.retry, budget=self.budget)
         try:
             return runtime.run(_judge_all(llm, pending))
         finally:
+            if llm.failed_attempts:  # one line per batch, not a traceback per failed attempt
+                log.warning("monitor %s: judge attempts that failed and were retried or recorded: %s",
+                            self.config.name, dict(llm.failed_attempts))
             if self.budget is not None:
                 self.budget.flush()
 
 
-async def _judge_all(llm: LLMJudge, pending: list[tuple[int, Metric, Record]]) -> dict[int, Score]:
+async def _judge_all(llm: LLMJudge, pending: list[_Pending]) -> dict[int, Score]:
     """Every pending task concurrently (the throttle bounds what is in flight); the first fatal error
     cancels the others and is raised alone."""
     results: dict[int, Score] = {}
 
-    async def one(index: int, metric: Metric, record: Record) -> None:
-        results[index] = await _guarded(llm, metric, record)
+    async def one(index: int, metric: Metric, record: Record, prior: Score | None) -> None:
+        results[index] = await _guarded(llm, metric, record, prior)
 
     try:
         async with llm.throttle.session(), asyncio.TaskGroup() as group:
-            for index, metric, record in pending:
-                group.create_task(one(index, metric, record))
+            for index, metric, record, prior in pending:
+                group.create_task(one(index, metric, record, prior))
     except BaseExceptionGroup as group_error:
         fatal = group_error.subgroup(JudgeFatalError)
         if fatal is not None:
@@ -149,10 +157,10 @@ async def _judge_all(llm: LLMJudge, pending: list[tuple[int, Metric, Record]]) -
     return results
 
 
-async def _guarded(llm: LLMJudge, metric: Metric, record: Record) -> Score:
+async def _guarded(llm: LLMJudge, metric: Metric, record: Record, prior: Score | None) -> Score:
     """Never lose a record: an unexpected failure becomes an error score (and is logged)."""
     try:
-        return await llm.score(metric, record)
+        return await llm.score(metric, record, prior)
     except (JudgeFatalError, asyncio.CancelledError):
         raise
     except Exception as exc:  # a bug must not drop the record

@@ -11,6 +11,8 @@ batch, with a message that says what to fix.
 from __future__ import annotations
 
 import asyncio
+import collections
+import json
 import logging
 import random
 import time
@@ -27,10 +29,11 @@ from monitor.judge.budget import TokenBudget
 from monitor.judge.clients import ClientSpec, shared_client
 from monitor.judge.limits import RetryPolicy, Throttle, build_throttle, retry_after
 from monitor.judge.metrics import Metric
-from monitor.judge.parsing import read_explain, read_score
+from monitor.judge.parsing import raw_reply, read_explain, read_score, well_formed
 from monitor.judge.prompts import Mode
 from monitor.judge.runtime import Runtime
 from monitor.judge.tokens import estimate_messages
+from monitor.outbound import OutboundRefusedError
 from monitor.records import Record
 from monitor.scores import Score
 
@@ -76,6 +79,8 @@ class LLMJudge:
         self.rng = rng or random.Random()
         # Set by the first fatal failure: calls that get a slot afterwards stop instead of sending.
         self.fatal: str | None = None
+        # Failed attempts by kind ("parse" = a garbage 200 reply, "http_429", ...), for one summary log.
+        self.failed_attempts: collections.Counter[str] = collections.Counter()
 
     @property
     def throttle(self) -> Throttle:
@@ -85,9 +90,12 @@ class LLMJudge:
                j.requests_per_minute, j.tokens_per_minute, j.quota_pool)
         return self.runtime.shared(key, lambda: build_throttle(j), Throttle.close)
 
-    async def score(self, metric: Metric, record: Record) -> Score:
-        """One record on one metric: a score-mode call, then an explain call where configured."""
+    async def score(self, metric: Metric, record: Record, prior: Score | None = None) -> Score:
+        """One record on one metric: a score-mode call, then an explain call where configured.
+        With `prior` (an ok score whose explain call failed), only the explain call is made."""
         values = metric.values(record)
+        if prior is not None and prior.status == "ok" and prior.score is not None:
+            return await self._explain(metric, values, replace(prior, detail=None))
         outcome = await self.complete(metric.prompt.render(values, "score"), "score",
                                       metric.prompt.max_tokens("score"), metric.prompt.parameters)
         base = Score(record_key=record.key, metric=metric.name, status="skipped", provider=self.judge.provider,
@@ -171,9 +179,12 @@ class LLMJudge:
                 else:
                     took = time.perf_counter() - started
                     throttle.on_success(took)
-                    return _success(completion, took * 1000)
+                    if well_formed(completion):
+                        return _success(completion, took * 1000)
+                    failure = Failure("parse", retry=True, message=raw_reply(completion))
                 finally:
                     latency = (time.perf_counter() - started) * 1000
+            self.failed_attempts[failure.kind] += 1
             if failure.fatal is not None:
                 raise JudgeFatalError(failure.fatal)
             if failure.kind == "http_429":
@@ -192,6 +203,10 @@ def _success(completion: Any, latency_ms: float) -> Outcome:
 
 def classify(exc: BaseException, judge: JudgeConfig, spec: ClientSpec) -> Failure:
     """Sort a failed attempt: retry it, fail this record, or stop everything (with what to fix)."""
+    refused = _outbound_refusal(exc)
+    if refused is not None:
+        return Failure("outbound_refused", fatal=f"the judge at {spec.target} was not called: {refused}; "
+                                                 "see docs/security.md")
     if isinstance(exc, openai.APITimeoutError):
         return Failure("timeout", retry=True, message=f"no reply within judge.timeout_seconds={judge.timeout_seconds}")
     if isinstance(exc, openai.APIConnectionError):
@@ -199,7 +214,12 @@ def classify(exc: BaseException, judge: JudgeConfig, spec: ClientSpec) -> Failur
     if isinstance(exc, openai.APIStatusError):
         return _classify_status(exc, judge, spec)
     if isinstance(exc, openai.APIResponseValidationError):
-        return Failure("parse", message=str(exc.body)[:2000])
+        return Failure("parse", retry=True, message=str(exc.body)[:2000])
+    if isinstance(exc, json.JSONDecodeError | ValueError | TypeError | KeyError | AttributeError):
+        # A 200 whose body the client could not decode (truncated JSON, a proxy's page): garbage,
+        # retried like a transient failure; one line, no traceback (it is the server's fault).
+        log.debug("undecodable judge reply: %s: %s", type(exc).__name__, exc)
+        return Failure("parse", retry=True, message=f"undecodable reply: {exc}"[:300])
     if isinstance(exc, ClientAuthenticationError):
         return Failure("auth", fatal=(
             f"cannot get an Entra ID token for the judge at {spec.target}: {exc.message}. Locally, sign in "
@@ -207,6 +227,18 @@ def classify(exc: BaseException, judge: JudgeConfig, spec: ClientSpec) -> Failur
             "a user-assigned one), or set judge.api_key_setting"))
     log.exception("unexpected judge failure")
     return Failure(f"internal_{type(exc).__name__}", message=str(exc)[:300])
+
+
+def _outbound_refusal(exc: BaseException) -> str | None:
+    """The outbound policy's refusal somewhere in an exception's chain (raised by the resolver)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OutboundRefusedError):
+            return str(current)
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__ or getattr(current, "os_error", None)
+    return None
 
 
 def _classify_status(exc: openai.APIStatusError, judge: JudgeConfig, spec: ClientSpec) -> Failure:

@@ -61,7 +61,7 @@ def read_score(completion: Any) -> Parsed:
     """Read a score-mode chat completion (an openai ChatCompletion or anything shaped like it)."""
     choice = _first_choice(completion)
     if choice is None:
-        return Parsed(None, error="parse", raw=_raw(completion))
+        return Parsed(None, error="parse", raw=raw_reply(completion))
     text = _content(choice)
     if getattr(choice, "finish_reason", None) == "content_filter":
         return Parsed(None, error="content_filter", raw=text)
@@ -72,7 +72,7 @@ def read_score(completion: Any) -> Parsed:
         return Parsed(_clamp(expected), logprobs=True, raw=text)
     if digit is not None:
         return Parsed(float(digit), logprobs=False, raw=text)
-    return Parsed(None, error="parse", raw=text if text is not None else _raw(completion))
+    return Parsed(None, error="parse", raw=text if text is not None else raw_reply(completion))
 
 
 def read_explain(completion: Any) -> tuple[float, str] | str:
@@ -105,6 +105,14 @@ def _clamp(value: float) -> float:
     return min(5.0, max(1.0, value))
 
 
+def well_formed(completion: Any) -> bool:
+    """Whether a 200 reply has the shape of a chat completion (a first choice with a message). A
+    reply without it (an HTML error page, `null`, `[]`, a truncated body) is garbage from a proxy or
+    an overloaded server: retried, unlike a well-formed reply whose text is not a score."""
+    choice = _first_choice(completion)
+    return choice is not None and getattr(choice, "message", None) is not None
+
+
 def _first_choice(completion: Any) -> Any:
     choices = getattr(completion, "choices", None)
     if not isinstance(choices, list) or not choices:
@@ -132,7 +140,7 @@ def _top_logprobs(choice: Any) -> list[tuple[str, float]]:
     return [(t, lp) for t, lp in pairs if isinstance(t, str) and isinstance(lp, int | float)]
 
 
-def _raw(completion: Any) -> str:
+def raw_reply(completion: Any) -> str:
     """Something to show for a reply without a usable choice (a non-JSON body arrives as str)."""
     if isinstance(completion, str | bytes):
         return str(completion if isinstance(completion, str) else completion.decode(errors="replace"))[:2000]

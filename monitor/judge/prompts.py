@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any, Literal
 
 from monitor.errors import UserError
@@ -34,7 +36,8 @@ SUFFIX = ".prompt.toml"
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _TAG = re.compile(r"</?\s*([A-Za-z_][A-Za-z0-9_-]*)\s*>")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_BARE_NAME = re.compile(r"^[a-z0-9_][a-z0-9_/-]*$")
+_BARE_NAME = re.compile(r"[a-z0-9_][a-z0-9_/-]*")
+MAX_REFERENCE_CHARS = 200
 
 _TOP_KEYS = {"name", "version", "description", "inputs", "parameters", "template", "modes"}
 # Model parameters a prompt may set; score mode always adds max_tokens=1 and the logprob options.
@@ -110,28 +113,94 @@ def _neutraliser(tags: frozenset[str]) -> Any:
     return lambda text: pattern.sub("&lt;", text)
 
 
-def resolve_prompt_path(name_or_path: str) -> Path:
-    """A bare name (`coherence`, `examples/politeness`) is looked up under prompts/; a path ending in
-    `.toml` or an absolute path is used as is."""
-    if name_or_path.endswith(".toml") or Path(name_or_path).is_absolute():
-        return Path(name_or_path)
-    if not _BARE_NAME.match(name_or_path) or ".." in name_or_path.split("/"):
+def check_prompt_reference(reference: str) -> str:
+    """A prompt reference as a config may write it: a relative name inside a prompts folder
+    (`examples/politeness`, optionally ending in `.prompt.toml`). Never an absolute path, `..`, a
+    backslash or a hidden segment. Returns the bare name; raises PromptError."""
+    bare = reference.removesuffix(SUFFIX)
+    if len(reference) > MAX_REFERENCE_CHARS or not _BARE_NAME.fullmatch(bare) or ".." in bare.split("/") \
+            or "//" in bare or bare.endswith("/"):
         raise PromptError(
-            f"prompt {name_or_path!r}: not a prompt name (lowercase letters, digits, '_', '-', '/') "
-            "nor a path to a .toml file"
+            f"prompt {reference[:80]!r} is not a prompt name: write the name of a file in the prompts folder "
+            f"without its {SUFFIX} suffix (lowercase letters, digits, '_', '-', '/' between folders; "
+            f"at most {MAX_REFERENCE_CHARS} characters), e.g. 'examples/politeness'; paths are not accepted"
         )
-    return PROMPTS_DIR / f"{name_or_path}{SUFFIX}"
+    return bare
 
 
-def load_prompt(name_or_path: str) -> Prompt:
-    """Load and validate a prompt (cached per file and modification time). Raises PromptError."""
-    path = resolve_prompt_path(name_or_path)
+def prompt_roots() -> tuple[Path, ...]:
+    """Folders prompts resolve in: the shipped prompts/ and, when set, CUSTOM_PROMPTS_DIR."""
+    from monitor.settings import get_settings
+
+    extra = get_settings().CUSTOM_PROMPTS_DIR
+    return (PROMPTS_DIR, Path(extra)) if extra else (PROMPTS_DIR,)
+
+
+def resolve_prompt_path(reference: str) -> Path:
+    """The real path of a prompt inside one of the prompt roots (symlinks resolved and required to
+    stay inside that root). Raises PromptError naming the reference, never a server path."""
+    bare = check_prompt_reference(reference)
+    for root in prompt_roots():
+        try:
+            real_root = root.resolve(strict=True)
+            candidate = (real_root / f"{bare}{SUFFIX}").resolve(strict=True)
+        except (OSError, RuntimeError):
+            continue
+        if not candidate.is_relative_to(real_root):
+            raise PromptError(f"prompt {reference!r} leads outside the prompts folder (a symbolic link): refused")
+        return candidate
+    raise PromptError(f"prompt {reference!r} not found: put {bare}{SUFFIX} in the prompts folder "
+                      "(or in CUSTOM_PROMPTS_DIR) and name it without the suffix")
+
+
+def load_prompt(reference: str) -> Prompt:
+    """Load and validate a prompt (cached per file and modification time). Raises PromptError.
+
+    Only a regular file of at most MAX_PROMPT_BYTES inside a prompt root is read; the size is checked
+    before reading and the read is bounded, so a device, a FIFO or a growing file cannot hold it."""
+    path = resolve_prompt_path(reference)
+    display = f"{check_prompt_reference(reference)}{SUFFIX}"
+    stat = _checked_stat(path, display)
+    return _load(str(path), display, stat.st_mtime_ns, stat.st_size)
+
+
+def _max_bytes() -> int:
+    from monitor.settings import get_settings
+
+    return get_settings().MAX_PROMPT_BYTES
+
+
+def _checked_stat(path: Path, display: str) -> os.stat_result:
     try:
-        stat = path.stat()
+        stat = os.stat(path)
     except OSError as exc:
-        raise PromptError(f"prompt file {path} not found ({exc.strerror}); built-in prompts live in "
-                          f"{PROMPTS_DIR}") from exc
-    return _load(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+        raise PromptError(f"prompt {display} cannot be read ({exc.strerror})") from None
+    _check_file(stat, display)
+    return stat
+
+
+def _check_file(stat: os.stat_result, display: str) -> None:
+    if not S_ISREG(stat.st_mode):
+        raise PromptError(f"prompt {display} is not a regular file: refused")
+    if stat.st_size > _max_bytes():
+        raise PromptError(f"prompt {display} has {stat.st_size} bytes; a prompt file has at most "
+                          f"{_max_bytes()} (MAX_PROMPT_BYTES)")
+
+
+def read_bounded(path: str, display: str) -> bytes:
+    """The file's bytes: opened without following a final symlink and without blocking (a FIFO
+    swapped in after the check), re-checked on the open descriptor, read up to the cap."""
+    limit = _max_bytes()
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise PromptError(f"prompt {display} cannot be read ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as handle:
+        _check_file(os.fstat(fd), display)
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise PromptError(f"prompt {display} grew beyond {limit} bytes while being read")
+    return data
 
 
 def clear_prompt_cache() -> None:
@@ -139,15 +208,15 @@ def clear_prompt_cache() -> None:
 
 
 @functools.lru_cache(maxsize=128)
-def _load(path: str, _mtime_ns: int, _size: int) -> Prompt:
+def _load(path: str, display: str, _mtime_ns: int, _size: int) -> Prompt:
+    raw = read_bounded(path, display)
     try:
-        raw = Path(path).read_bytes()
         data = tomllib.loads(raw.decode("utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PromptError(f"prompt file {path} cannot be read: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise PromptError(f"prompt file {display} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
-        raise PromptError(f"prompt file {path} is not valid TOML: {exc}") from exc
-    return _build(path, data, hashlib.sha256(raw).hexdigest()[:12])
+        raise PromptError(f"prompt file {display} is not valid TOML: {exc}") from None
+    return _build(display, data, hashlib.sha256(raw).hexdigest()[:12])
 
 
 def _build(path: str, data: dict[str, Any], digest: str) -> Prompt:

@@ -39,6 +39,10 @@ TABLES: dict[str, str] = {
     "runs": "aggregationruns",
     "poison": "poisonbatches",
     "quota": "quotaleases",
+    "shapes": "shapewindows",
+    "drift": "drift",
+    "golden": "goldenset",
+    "calibration": "calibrationruns",
 }
 
 TRANSACTION_LIMIT = 100
@@ -152,15 +156,19 @@ def query_partition(table: TableClient, partition: str, *, row_from: str | None 
         yield dict(entity)
 
 
+class TextTooLargeError(ValueError):
+    """A text too large for one table entity (see :func:`pack_text`)."""
+
+
 def pack_text(prefix: str, text: str | None) -> dict[str, Any]:
     """Properties that hold `text`: `{prefix}` alone, or `{prefix}`, `{prefix}_1`, ... when long.
 
-    Raises ValueError when the text is too large for one entity.
+    Raises TextTooLargeError when the text is too large for one entity.
     """
     if text is None:
         return {}
     if len(text) > MAX_PACKED_CHARS:
-        raise ValueError(f"{prefix} has {len(text)} characters; at most {MAX_PACKED_CHARS} fit in one entity")
+        raise TextTooLargeError(f"{prefix} has {len(text)} characters; at most {MAX_PACKED_CHARS} fit in one entity")
     parts = [text[i:i + TEXT_CHUNK] for i in range(0, len(text), TEXT_CHUNK)] or [""]
     out: dict[str, Any] = {prefix: parts[0]}
     for index, part in enumerate(parts[1:], start=1):

@@ -188,6 +188,7 @@ def test_other_app_settings() -> None:
     assert settings["MDC_CONTAINER"] == "mdcContainerName"
     assert settings["EVALUATION_QUEUE"] == "evaluationQueueName"
     assert settings["AGGREGATION_SCHEDULE"] == "aggregationSchedule"
+    assert settings["TAIL_SCHEDULE"] == "tailSchedule"
     assert settings["AZURE_OPENAI_ENDPOINT"] == "openAiEndpoint"
     assert settings["AZURE_OPENAI_DEPLOYMENT"] == "openAiDeploymentName"
     params = function_params()
@@ -198,6 +199,7 @@ def test_other_app_settings() -> None:
     main = parse("main.bicep")["parameters"]
     assert main["evaluationQueueName"]["default"] == "evaluation-batches"
     assert main["aggregationSchedule"]["default"] == "0 */15 * * * *"
+    assert main["tailSchedule"]["default"] == params["tailSchedule"]["default"] == "0 */1 * * * *"
 
 
 def test_app_settings_are_applied_to_the_site() -> None:
@@ -395,6 +397,9 @@ def test_event_grid_subscription_filter_and_webhook() -> None:
     assert flt["includedEventTypes"] == ["Microsoft.Storage.BlobCreated"]
     assert flt["subjectBeginsWith"] == "/blobServices/default/containers/${mdcContainerName}/blobs/modelDataCollector/"
     assert flt["subjectEndsWith"] == ".jsonl"
+    (copies,) = flt["advancedFilters"]  # Azure ML monitoring's `{collection}_block_blob` copies
+    assert (copies["operatorType"], copies["key"], copies["values"]) == ("StringNotContains", "subject",
+                                                                         ["_block_blob/"])
     dest = props["destination"]
     assert dest["endpointType"] == "WebHook"
     assert dest["properties"]["endpointUrl"] == (
@@ -518,7 +523,7 @@ def test_binding_settings_match_function_code() -> None:
     assert connections == {"MONITOR_STORAGE", "MDC_STORAGE"}, f"connection settings in code: {sorted(connections)}"
     for name in connections:
         assert f"{name}__credential" in settings and f"{name}__blobServiceUri" in settings, name
-    assert {"AGGREGATION_SCHEDULE", "EVALUATION_QUEUE", "MDC_CONTAINER"} <= percent, sorted(percent)
+    assert {"AGGREGATION_SCHEDULE", "TAIL_SCHEDULE", "EVALUATION_QUEUE", "MDC_CONTAINER"} <= percent, sorted(percent)
     for name in percent:
         assert name in settings, f"%{name}% is bound in code but not set in {FUNCTION}"
     assert re.search(r"""source\s*=\s*func\.BlobSource\.EVENT_GRID|source\s*=\s*["']EventGrid["']""", text)

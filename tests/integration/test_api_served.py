@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,15 +16,6 @@ from tests.support.seed import BREACHED_METRIC, Seeded, seed_config, seed_monito
 
 pytestmark = pytest.mark.azurite
 KEY = "served-key"
-
-
-@pytest.fixture
-def served(storage: Azurite, monkeypatch: pytest.MonkeyPatch) -> Iterator[BackgroundServer]:
-    monkeypatch.delenv("MONITOR_API_KEY", raising=False)
-    reset_settings()
-    server = start_background_server("127.0.0.1", 0)
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -155,6 +155,14 @@ def test_demo_catches_the_regression_and_reruns_idempotently(
     assert alerts_second.startswith(f"Alerts: {stored.group(1)} stored, 0 new in this run")
     assert _line(again, "REGRESSION:") == regression
 
+    # Drift and judge calibration: the regression day drifts; the golden set is judged once.
+    assert "6 for deployment=green" in alerts_first and "6 drift" in alerts_first
+    assert "deployment=blue" not in alerts_first
+    calibration = _line(out, "Judge calibration")
+    assert "(judged now)" in calibration and "26 hand-labelled golden records" in calibration
+    assert "groundedness 0.880" in calibration  # the heuristic judge is deterministic
+    assert "(already judged in this period)" in _line(again, "Judge calibration")
+
     # The stored windows: the regression day x green breached for groundedness, the rest not.
     from monitor.aggregate import query_windows
 
@@ -173,6 +181,17 @@ def test_demo_catches_the_regression_and_reruns_idempotently(
                 assert window["pass_rate"] > 0.85
     relevance = query_windows("contoso-support", metric="relevance", segment=f"deployment={REGRESSED['deployment']}")
     assert [w["window_start"][:10] for w in relevance if w["breached"]] == [REGRESSED["day"]]
+
+    # Traffic shape went from the judge path's partials into the windows: one row per day and
+    # segment, every joined record counted once, and each day's drift computed against the days before.
+    from monitor.drift.query import drift_report
+
+    report = drift_report("contoso-support", segment="all")
+    assert sum(t["records"] for t in report["traffic"]) == totals["records"]
+    assert sum(t["answers"]["refused"] for t in report["traffic"]) > 0  # the samples' "I'm sorry" fallbacks
+    grounded = {p["window_start"][:10]: p for p in report["points"] if p["series"] == "groundedness"}
+    assert grounded[REGRESSED["day"]]["drifted"] and not grounded[DAYS[1]]["drifted"]
+    assert grounded[DAYS[0]]["baseline_n"] == 0
 
 
 @pytest.mark.slow
@@ -357,7 +376,8 @@ def test_demo_dashboard_in_chromium_at_three_widths(demo_runs: Any, persisted_st
                 assert reasons and all(r.size["width"] > 120 for r in reasons[:5]), f"reasons squeezed at {width}"
                 # An alert row leads to its window and segment, with that window's failing examples.
                 links = [a for a in _by_testid(driver, "alert-window-link")
-                         if "segment=deployment%3Dgreen" in a.get_attribute("href")]
+                         if "segment=deployment%3Dgreen" in a.get_attribute("href")
+                         and a.get_attribute("data-kind") == "pass_rate"]
                 assert links
                 driver.get(links[0].get_attribute("href"))
                 assert f"segment={green.replace('=', '%3D')}" in driver.current_url

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.storage.blob import ContainerClient
 
+from monitor.ingest.quarantine import quarantine_entries
 from monitor.monitors import MonitorStore
+from monitor.services import get_services
 from monitor.status import monitor_status
 from monitor.storage.tables import Tables, query_partition
 from tests.support.host import fire_blob
@@ -48,7 +50,7 @@ def small_lines(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _quarantine(name: str) -> list[dict[str, object]]:
-    return list(query_partition(Tables.default()["quarantine"], name))
+    return list(quarantine_entries(Tables.default()["quarantine"], name))
 
 
 def test_every_bad_line_is_quarantined_and_the_rest_survive(
@@ -98,9 +100,13 @@ def test_empty_file_is_recorded(mdc_container: ContainerClient, monitor_name: st
     mdc_container.upload_blob(hour_path("model_outputs", T0), b"")
     MonitorStore().put(monitor_config(monitor_name, container, prefix="modelDataCollector/contoso-chat/"))
     fire_blob(container, hour_path("model_outputs", T0))
+    # An append blob is created empty and grows: empty is a problem only once the blob closes.
+    assert monitor_status(monitor_name)["quarantine_reasons"] == {}
+    assert monitor_status(monitor_name)["open_blobs"] == 1
+    get_services().tail(at=T0 + timedelta(days=1))
     status = monitor_status(monitor_name)
     assert status["quarantine_reasons"] == {"empty_file": 1}
-    assert status["blobs_processed"] == 1
+    assert status["blobs_processed"] == 1 and status["open_blobs"] == 0
 
 
 def test_custom_jsonl_records(mdc_container: ContainerClient, monitor_name: str) -> None:

@@ -102,11 +102,11 @@ def test_a_timeout_then_success(server: FakeOpenAI) -> None:
 
 
 def test_401_stops_the_batch_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("JUDGE_TEST_KEY", "wrong-key")
+    monkeypatch.setenv("JUDGE_KEY_TEST", "wrong-key")
     with FakeOpenAI(api_key="right-key", latency=0.02) as fake:
-        engine = JudgeEngine(config(fake, api_key_setting="JUDGE_TEST_KEY", max_concurrency=4), retry=FAST)
+        engine = JudgeEngine(config(fake, api_key_setting="JUDGE_KEY_TEST", max_concurrency=4), retry=FAST)
         started = time.monotonic()
-        with pytest.raises(JudgeFatalError, match=r"rejected the credentials.*JUDGE_TEST_KEY") as caught:
+        with pytest.raises(JudgeFatalError, match=r"rejected the credentials.*JUDGE_KEY_TEST") as caught:
             engine.judge(tasks(60))
         elapsed = time.monotonic() - started
         time.sleep(0.1)  # anything still in flight would land now
@@ -117,12 +117,12 @@ def test_401_stops_the_batch_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_404_deployment_names_the_setting_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("JUDGE_AOAI_KEY", "k")
+    monkeypatch.setenv("JUDGE_KEY_AOAI", "k")
     with FakeOpenAI(api_key="k", deployments={"other"}) as fake:
         cfg = MonitorConfig.model_validate({
             "name": "judge-fail", "source": {"prefix": "p/"},
             "judge": {"provider": "azure_openai", "endpoint": fake.azure_endpoint, "deployment": "gpt-4o",
-                      "api_key_setting": "JUDGE_AOAI_KEY", "max_concurrency": 4}})
+                      "api_key_setting": "JUDGE_KEY_AOAI", "max_concurrency": 4}})
         with pytest.raises(JudgeFatalError) as caught:
             JudgeEngine(cfg, retry=FAST).judge(tasks(50))
         time.sleep(0.1)

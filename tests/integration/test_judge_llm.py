@@ -90,14 +90,37 @@ def test_a_non_digit_reply_with_little_digit_probability_is_an_error(server: Fak
     assert (score.status, score.detail, score.raw) == ("error", "parse", "Score")
 
 
-@pytest.mark.parametrize("body", ["not json at all", {}, {"choices": []}, {"choices": "x"}])
-def test_malformed_bodies_are_parse_errors(server: FakeOpenAI, body: Any) -> None:
-    content_type = "text/plain" if isinstance(body, str) else "application/json"
-    score = judge_one(server, Reply(body=body, content_type=content_type))
+JSON_TYPE = "application/json"
+GARBAGE = [("not json at all", "text/plain"), ({}, JSON_TYPE), ({"choices": []}, JSON_TYPE),
+           ({"choices": "x"}, JSON_TYPE), ("not json", JSON_TYPE), ('{"choices": [', JSON_TYPE),
+           ("null", JSON_TYPE), ("[]", JSON_TYPE),
+           ('{"choices": [{"message": null}]}', JSON_TYPE), ("<html><body>502 Bad Gateway</body></html>", "text/html")]
+
+
+@pytest.mark.parametrize(("body", "content_type"), GARBAGE)
+def test_garbage_replies_are_retried_then_recorded_as_parse_errors(
+        server: FakeOpenAI, body: Any, content_type: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A 200 that is not a chat completion is retried (bounded by the retry policy) and, when every
+    attempt is garbage, is an error with the raw reply kept; no traceback is logged for it."""
+    score = judge_one(server, *[Reply(body=body, content_type=content_type)] * FAST.max_attempts)
+    assert server.stats.requests == FAST.max_attempts
     assert (score.status, score.detail) == ("error", "parse")
     assert score.raw
-    if isinstance(body, str):
+    if body == "not json at all":
         assert score.raw == body
+    assert not [r for r in caplog.records if r.exc_info]
+    assert any("'parse': 3" in r.getMessage() for r in caplog.records)  # counted, once per batch
+
+
+def test_one_garbage_reply_then_a_good_one_is_a_score(server: FakeOpenAI) -> None:
+    score = judge_one(server, Reply(body="<html>overloaded</html>", content_type="text/html"),
+                      Reply(text="4", logprobs={"4": 1.0}))
+    assert (score.status, score.score, server.stats.requests) == ("ok", 4.0, 2)
+
+
+def test_a_well_formed_non_digit_reply_is_not_retried(server: FakeOpenAI) -> None:
+    score = judge_one(server, Reply(text="six", logprobs=None))
+    assert (score.status, score.detail, server.stats.requests) == ("error", "parse", 1)
 
 
 def test_a_content_filter_stop_is_an_error_for_that_record(server: FakeOpenAI) -> None:
@@ -237,8 +260,8 @@ instruction = "JSON with score and reason."
 """
 
 
-def test_a_custom_metric_works_end_to_end(server: FakeOpenAI, tmp_path: Path) -> None:
-    path = tmp_path / "politeness.prompt.toml"
+def test_a_custom_metric_works_end_to_end(server: FakeOpenAI, prompt_dir: Path) -> None:
+    path = prompt_dir / "politeness_custom.prompt.toml"
     path.write_text(POLITENESS, encoding="utf-8")
 
     def policy(request: ChatRequest) -> Reply:
@@ -247,7 +270,7 @@ def test_a_custom_metric_works_end_to_end(server: FakeOpenAI, tmp_path: Path) ->
 
     server.set_policy(policy)
     metrics = {
-        "politeness": {"prompt": str(path), "required": ["completion"], "acceptable_score": 4},
+        "politeness": {"prompt": "politeness_custom", "required": ["completion"], "acceptable_score": 4},
         "courtesy": {"prompt": "examples/politeness", "required": ["completion"]},
     }
     engine = JudgeEngine(make_config(server, metrics=metrics), retry=FAST)
@@ -263,12 +286,12 @@ def test_a_custom_metric_works_end_to_end(server: FakeOpenAI, tmp_path: Path) ->
 
 
 def test_azure_openai_provider_with_an_api_key_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FAKE_AOAI_KEY", "secret-key")
+    monkeypatch.setenv("JUDGE_KEY_FAKE_AOAI", "secret-key")
     with FakeOpenAI(api_key="secret-key", deployments={"gpt-4o"}) as fake:
         config = MonitorConfig.model_validate({
             "name": "judge-test", "source": {"prefix": "p/"},
             "judge": {"provider": "azure_openai", "endpoint": fake.azure_endpoint, "deployment": "gpt-4o",
-                      "api_key_setting": "FAKE_AOAI_KEY", "explain": "off"}})
+                      "api_key_setting": "JUDGE_KEY_FAKE_AOAI", "explain": "off"}})
         fake.script(Reply(text="4", logprobs={"4": 0.5, "3": 0.5}))
         [score] = JudgeEngine(config, retry=FAST).judge([JudgeTask(make_record(), "relevance")])
         stats = fake.stats
@@ -306,8 +329,8 @@ def test_entra_token_provider_sends_a_bearer_token() -> None:
 
 
 def test_a_missing_key_setting_is_fatal_before_any_call(server: FakeOpenAI) -> None:
-    engine = JudgeEngine(make_config(server, api_key_setting="NO_SUCH_SETTING_FOR_JUDGE"), retry=FAST)
-    with pytest.raises(JudgeFatalError, match="NO_SUCH_SETTING_FOR_JUDGE"):
+    engine = JudgeEngine(make_config(server, api_key_setting="JUDGE_KEY_NO_SUCH_SETTING"), retry=FAST)
+    with pytest.raises(JudgeFatalError, match="JUDGE_KEY_NO_SUCH_SETTING"):
         engine.judge([JudgeTask(make_record(), "coherence")])
     assert server.stats.requests == 0
 

@@ -19,6 +19,7 @@ class WebhookReceiver:
         self.bodies: list[Any] = []          # bodies of the requests answered 2xx
         self.requests: list[dict[str, Any]] = []  # every request: path, headers, body, status answered
         self._failures: list[int] = []
+        self.redirect_to: str | None = None  # when set, every request is answered 307 to this URL
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -56,9 +57,11 @@ class WebhookReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status = receiver._answer(self.path, dict(self.headers), raw)
+                status = 307 if receiver.redirect_to else receiver._answer(self.path, dict(self.headers), raw)
                 payload = b'{"ok": true}' if status < 300 else b'{"error": "scripted failure"}'
                 self.send_response(status)
+                if receiver.redirect_to:
+                    self.send_header("Location", receiver.redirect_to)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()

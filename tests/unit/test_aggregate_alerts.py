@@ -97,12 +97,12 @@ def test_previous_evaluated_skips_thin_windows() -> None:
 def test_alert_entity_and_payload() -> None:
     candidate = AlertCandidate("pass_rate", row(segment="deployment=blue/x", passed=5, pass_rate=0.5), 0.5, 0.7)
     entity = alert_entity(candidate, created_at=datetime(2026, 11, 20, 16, 5, tzinfo=UTC), webhook=True)
-    assert entity["RowKey"] == "2026-11-20T14:00:00Z|coherence|deployment=blue%2Fx|pass_rate"
+    assert entity["RowKey"] == "2026-11-20T14:00:00Z|coherence|deployment=blue!2Fx|pass_rate"
     assert entity["webhook_status"] == "pending" and entity["webhook_attempts"] == 0
     for word in ("m-one", "coherence", "deployment=blue/x", "2026-11-20T14:00:00Z", "0.500", "0.700", "5/10"):
         assert word in entity["message"]
     payload = alert_payload(entity)
-    assert payload["id"] == "m-one|2026-11-20T14:00:00Z|coherence|deployment=blue%2Fx|pass_rate"
+    assert payload["id"] == "m-one|2026-11-20T14:00:00Z|coherence|deployment=blue!2Fx|pass_rate"
     assert payload["kind"] == "pass_rate" and payload["value"] == 0.5 and "webhook_status" not in payload
 
 

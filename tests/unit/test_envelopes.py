@@ -69,7 +69,7 @@ def test_dataref_rows_are_loaded() -> None:
     (envelope("model_outputs", "c", T, None, dataref=42), "wrong_type"),
     (envelope("model_outputs", "c", T, None, data="rows"), "wrong_type"),
     ({**envelope("model_outputs", "c", T, [{}]), "time": 1700000000}, "wrong_type"),
-    ({**envelope("model_outputs", "c", T, [{}]), "time": "yesterday"}, "wrong_type"),
+    ({**envelope("model_outputs", "c", T, [{}]), "time": "yesterday"}, "invalid_time"),
     ({**envelope("model_outputs", "c", T, [{}]), "correlationid": ["x"]}, "wrong_type"),
     ({**envelope("model_outputs", "c", T, [{}]), "agent": {"name": "mdc"}}, "wrong_type"),
     ({**envelope("model_outputs", "c", T, [{}]), "xrequestid": 3.5}, "wrong_type"),

@@ -45,8 +45,8 @@ def test_the_shipped_example_custom_metric_declares_itself() -> None:
     assert politeness.prompt.name == "politeness" and politeness.prompt.inputs == ("completion",)
 
 
-def test_a_custom_prompt_must_use_record_columns(tmp_path: Path) -> None:
-    path = tmp_path / "tone.prompt.toml"
+def test_a_custom_prompt_must_use_record_columns(prompt_dir: Path) -> None:
+    path = prompt_dir / "tone.prompt.toml"
     path.write_text("""
 name = "tone"
 version = "1"
@@ -60,7 +60,7 @@ instruction = "Digit."
 instruction = "JSON."
 """, encoding="utf-8")
     with pytest.raises(ConfigError, match="must be record columns"):
-        declare("tone", MetricConfig(prompt=str(path), required=("completion",)))
+        declare("tone", MetricConfig(prompt="tone", required=("completion",)))
 
 
 def test_a_missing_custom_prompt_fails_the_engine_at_construction() -> None:

@@ -34,10 +34,10 @@ instruction = "JSON please."
 """
 
 
-def write(tmp_path: Path, text: str, name: str = "p.prompt.toml") -> str:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return str(path)
+def write(folder: Path, text: str, name: str = "p.prompt.toml") -> str:
+    """Write a prompt into the custom prompts folder; returns the name a config uses for it."""
+    (folder / name).write_text(text, encoding="utf-8")
+    return name.removesuffix(".prompt.toml")
 
 
 @pytest.mark.parametrize("metric", sorted(BUILTIN))
@@ -106,23 +106,25 @@ def test_none_renders_as_an_empty_block_and_missing_values_fail() -> None:
         prompt.render({"prompt": "q"})
 
 
-def test_names_resolve_under_prompts_and_paths_load_as_is(tmp_path: Path) -> None:
-    assert resolve_prompt_path("coherence") == PROMPTS_DIR / "coherence.prompt.toml"
-    assert resolve_prompt_path("examples/politeness") == PROMPTS_DIR / "examples" / "politeness.prompt.toml"
+def test_names_resolve_under_prompts_then_the_custom_folder(prompt_dir: Path) -> None:
+    assert resolve_prompt_path("coherence") == PROMPTS_DIR.resolve() / "coherence.prompt.toml"
+    assert resolve_prompt_path("examples/politeness") == PROMPTS_DIR.resolve() / "examples" / "politeness.prompt.toml"
     assert load_prompt("examples/politeness").name == "politeness"
-    path = write(tmp_path, GOOD)
-    prompt = load_prompt(path)
+    assert load_prompt("examples/politeness.prompt.toml").name == "politeness"
+    name = write(prompt_dir, GOOD)
+    prompt = load_prompt(name)
     assert (prompt.name, prompt.version, prompt.inputs) == ("custom", "2.1", ("completion",))
+    assert prompt.path == "p.prompt.toml"  # shown in messages: never the server's folder
     with pytest.raises(PromptError, match="not a prompt name"):
         resolve_prompt_path("../etc/passwd")
 
 
-def test_loading_is_cached_until_the_file_changes(tmp_path: Path) -> None:
+def test_loading_is_cached_until_the_file_changes(prompt_dir: Path) -> None:
     clear_prompt_cache()
-    path = write(tmp_path, GOOD)
-    assert load_prompt(path) is load_prompt(path)
-    write(tmp_path, GOOD.replace('version = "2.1"', 'version = "2.2.0"'))
-    assert load_prompt(path).version == "2.2.0"
+    name = write(prompt_dir, GOOD)
+    assert load_prompt(name) is load_prompt(name)
+    write(prompt_dir, GOOD.replace('version = "2.1"', 'version = "2.2.0"') + "\n# longer\n")
+    assert load_prompt(name).version == "2.2.0"
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -141,16 +143,16 @@ def test_loading_is_cached_until_the_file_changes(tmp_path: Path) -> None:
     (GOOD + "\nextra = 1\n", r"\[modes.explain\] has unknown key"),
     (GOOD.replace("[modes.score]", "assistant = 'x'\n[modes.score]"), "only 'system' and 'user'"),
 ])
-def test_invalid_prompt_files_name_the_file_and_the_problem(tmp_path: Path, text: str, message: str) -> None:
-    path = write(tmp_path, text)
+def test_invalid_prompt_files_name_the_file_and_the_problem(prompt_dir: Path, text: str, message: str) -> None:
+    name = write(prompt_dir, text)
     with pytest.raises(PromptError, match=message) as caught:
-        load_prompt(path)
-    assert path in caught.value.message
+        load_prompt(name)
+    assert f"{name}.prompt.toml" in caught.value.message and str(prompt_dir) not in caught.value.message
     assert isinstance(caught.value, UserError)
 
 
-def test_a_missing_file_is_a_prompt_error(tmp_path: Path) -> None:
+def test_a_missing_file_is_a_prompt_error(prompt_dir: Path) -> None:
     with pytest.raises(PromptError, match="not found"):
-        load_prompt(str(tmp_path / "nope.prompt.toml"))
+        load_prompt("nope.prompt.toml")
     with pytest.raises(PromptError, match="not found"):
         load_prompt("no_such_metric")

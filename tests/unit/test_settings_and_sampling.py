@@ -63,5 +63,5 @@ def test_sampling_is_deterministic_and_close_to_the_rate() -> None:
 
 
 def test_safe_key_escapes_forbidden_characters_reversibly() -> None:
-    assert safe_key("a/b\\c#d?e%f\x01") == "a%2Fb%5Cc%23d%3Fe%25f%01"
+    assert safe_key("a/b\\c#d?e%f\x01") == "a!2Fb!5Cc!23d!3Fe!25f!01"
     assert safe_key("7415b7a9-0002_1") == "7415b7a9-0002_1"
