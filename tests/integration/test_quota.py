@@ -245,8 +245,8 @@ def test_status_shows_the_leases(fast_leases: Azurite, monitor_name: str, capsys
     from monitor.status import monitor_status
 
     data = {"name": monitor_name, "source": {"prefix": "p/"},
-            "judge": {"provider": "azure_openai", "endpoint": "https://aoai.example.com", "deployment": "gpt-4o",
-                      "requests_per_minute": 600, "tokens_per_minute": 90_000}}
+            "judge": {"provider": "azure_openai", "endpoint": "https://contoso-aoai.openai.azure.com",
+                      "deployment": "gpt-4o", "requests_per_minute": 600, "tokens_per_minute": 90_000}}
     cfg, _ = MonitorStore().put(data)
     budget = Budget(judge_pool(cfg.judge), {"requests": 600.0, "tokens": 90_000.0})
 
@@ -265,7 +265,7 @@ def test_status_shows_the_leases(fast_leases: Azurite, monitor_name: str, capsys
 
     status, code, instance = asyncio.run(hold_and_read())
     quota = status["quota"]
-    assert quota["pool"] == "azure_openai:https://aoai.example.com/gpt-4o"
+    assert quota["pool"] == "azure_openai:https://contoso-aoai.openai.azure.com/gpt-4o"
     assert quota["limits_per_minute"] == {"requests": 600.0, "tokens": 90_000.0}
     assert quota["instances"] == 2 and instance in {lease["instance"] for lease in quota["leases"]}
     assert quota["leased_per_minute"]["requests"] <= 600
