@@ -6,9 +6,11 @@
 // trigger. scripts/postdeploy.sh (azd postdeploy hook) waits for the key and deploys this file
 // into the resource group of the system topic. Re-running it is harmless: every resource is a PUT.
 //
-// A storage account has at most one system topic. Give the existing topic's name (and deploy into
-// its resource group) to reuse it; this template then updates that topic in place, setting its
-// identity to the dead-letter identity.
+// A storage account has at most one system topic, and the topic of an Azure ML workspace account can
+// serve other subscriptions. To reuse it, scripts/postdeploy.sh passes what the topic already has
+// (identity type, user-assigned identities, tags): the PUT keeps all of it and only adds the
+// dead-letter identity, so other subscriptions that deliver or dead-letter with the topic's
+// identities keep working.
 targetScope = 'resourceGroup'
 
 @description('Name of the system topic: a new one, or the existing system topic of the account (reused).')
@@ -20,7 +22,7 @@ param mdcStorageAccountName string
 @description('Resource group of that account; default: this deployment\'s resource group.')
 param mdcStorageResourceGroupName string = resourceGroup().name
 
-@description('Watched container (azureml-blobstore-<guid>); only its modelDataCollector/ blobs ending .jsonl are delivered.')
+@description('Watched container (azureml-blobstore-<guid>); only its modelDataCollector/ blobs ending .jsonl, outside `*_block_blob/` folders, are delivered.')
 param mdcContainerName string
 
 @description('Default host name of the function app (AZURE_FUNCTION_APP_HOSTNAME).')
@@ -55,8 +57,26 @@ param maxDeliveryAttempts int = 30
 @maxValue(1440)
 param eventTimeToLiveInMinutes int = 1440
 
-@description('Tags for the system topic.')
+@description('Tags of a new system topic (a reused topic keeps its own: existingTopicTags).')
 param tags object = {}
+
+@description('The system topic exists already (reused): keep its identities and tags.')
+param reuseExistingTopic bool = false
+
+@description('Identity type of the existing topic (None, SystemAssigned, UserAssigned or "SystemAssigned, UserAssigned").')
+param existingTopicIdentityType string = 'None'
+
+@description('User-assigned identities of the existing topic, as {"<resource id>": {}}.')
+param existingTopicUserAssignedIdentities object = {}
+
+@description('Tags of the existing topic.')
+param existingTopicTags object = {}
+
+// The topic keeps a system-assigned identity it has and every user-assigned identity it has, plus ours.
+var keepSystemIdentity = reuseExistingTopic && contains(toLower(existingTopicIdentityType), 'systemassigned')
+var topicIdentities = union(reuseExistingTopic ? existingTopicUserAssignedIdentities : {}, {
+  '${deadLetterIdentityId}': {}
+})
 
 resource mdcStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: mdcStorageAccountName
@@ -66,12 +86,10 @@ resource mdcStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
 resource systemTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
   name: systemTopicName
   location: mdcStorage.location
-  tags: tags
+  tags: reuseExistingTopic ? existingTopicTags : tags
   identity: {
-    type: 'UserAssigned'
-    userAssignedIdentities: {
-      '${deadLetterIdentityId}': {}
-    }
+    type: keepSystemIdentity ? 'SystemAssigned, UserAssigned' : 'UserAssigned'
+    userAssignedIdentities: topicIdentities
   }
   properties: {
     source: mdcStorage.id
@@ -99,7 +117,8 @@ resource eventSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@
       subjectBeginsWith: '/blobServices/default/containers/${mdcContainerName}/blobs/modelDataCollector/'
       subjectEndsWith: '.jsonl'
       isSubjectCaseSensitive: false
-      // Azure ML monitoring's block-blob copies of the MDC append blobs are not a new source.
+      // Azure ML monitoring copies MDC append blobs into `{collection}_block_blob/` folders before
+      // its Spark jobs read them: duplicates of data the monitor already has, never a new source.
       advancedFilters: [
         {
           operatorType: 'StringNotContains'

@@ -13,21 +13,49 @@ param environmentName string
 @description('Azure region of the new resources (must offer Flex Consumption).')
 param location string
 
-// ---- The watched Azure ML workspace storage (existing).
+// ---- The watched storage: the Azure ML workspace account (existing), or a dedicated MDC sink.
+// docs/deploy.md explains the choice: blob events on the workspace account versus a sink account.
 
-@description('Name of the Azure ML workspace storage account that Model Data Collector writes to.')
-param mdcStorageAccountName string
+@description('Name of the Azure ML workspace storage account that Model Data Collector writes to; empty when deployMdcSink is true.')
+param mdcStorageAccountName string = ''
 
-@description('Resource group of that storage account.')
-param mdcStorageResourceGroupName string
+@description('Resource group of that storage account; empty when deployMdcSink is true.')
+param mdcStorageResourceGroupName string = ''
 
-@description('Container that Model Data Collector writes to (Azure ML names it azureml-blobstore-<guid>).')
-param mdcContainerName string
+@description('Subscription of that storage account; empty for the subscription of this deployment. Another subscription works when it is in the same Microsoft Entra tenant (a managed identity cannot cross tenants).')
+param mdcStorageSubscriptionId string = ''
+
+@description('Container that Model Data Collector writes to (Azure ML names it azureml-blobstore-<guid>); ignored when deployMdcSink is true.')
+param mdcContainerName string = ''
+
+@description('Grant the app identity Storage Blob Data Reader on the workspace storage account. Set false when the deployer may not create role assignments there: the deployment then succeeds, and the output MDC_MANUAL_ROLE_ASSIGNMENT is the command someone with those rights runs (docs/deploy.md).')
+param assignMdcStorageRole bool = true
+
+@description('Provision a dedicated storage account for Model Data Collector output and watch it instead of the workspace account (no blob events on the workspace account). The outputs MDC_DATASTORE_YAML and MDC_DATA_COLLECTOR_YAML say how to point a deployment at it.')
+param deployMdcSink bool = false
+
+@description('Name of the dedicated MDC sink account; empty for a generated name.')
+param mdcSinkAccountName string = ''
+
+@description('Container of the dedicated MDC sink account.')
+param mdcSinkContainerName string = 'model-data'
+
+@description('Name of the Azure ML datastore that points at the sink container (you register it; see MDC_DATASTORE_YAML).')
+param mdcSinkDatastoreName string = 'mdcsink'
+
+@description('Object (principal) id of the online endpoint identity that writes to the sink (Storage Blob Data Contributor on it); empty: MDC_SINK_WRITER_ROLE_ASSIGNMENT is the command to run later.')
+param mdcWriterPrincipalId string = ''
+
+@description('Online endpoint name used in the data_collector snippet (MDC_DATA_COLLECTOR_YAML).')
+param mlEndpointName string = '<endpoint>'
+
+@description('Online deployment name used in the data_collector snippet (MDC_DATA_COLLECTOR_YAML).')
+param mlDeploymentName string = '<deployment>'
 
 // ---- Function app.
 
 @description('Maximum number of instances of the Flex Consumption app.')
-@minValue(40)
+@minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
@@ -118,6 +146,10 @@ var createOpenAi = deployOpenAi && !useExistingOpenAi
 var existingOpenAiRgName = !empty(existingOpenAiResourceGroupName) ? existingOpenAiResourceGroupName : rgName
 var newOpenAiName = !empty(openAiAccountName) ? openAiAccountName : '${abbrs.cognitiveServicesOpenAI}${resourceToken}'
 var alertEmailList = empty(alertEmails) ? [] : split(replace(alertEmails, ' ', ''), ',')
+// The workspace account may live in another subscription of the same tenant.
+var mdcSubscriptionId = !empty(mdcStorageSubscriptionId) ? mdcStorageSubscriptionId : subscription().subscriptionId
+var mdcRgName = !empty(mdcStorageResourceGroupName) ? mdcStorageResourceGroupName : 'unused'
+var sinkName = !empty(mdcSinkAccountName) ? mdcSinkAccountName : '${abbrs.storageStorageAccounts}mdc${resourceToken}'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: rgName
@@ -125,9 +157,9 @@ resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   tags: tags
 }
 
-resource mdcStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
-  name: mdcStorageAccountName
-  scope: resourceGroup(mdcStorageResourceGroupName)
+resource mdcStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = if (!deployMdcSink) {
+  name: !deployMdcSink ? mdcStorageAccountName : 'unused'
+  scope: resourceGroup(mdcSubscriptionId, mdcRgName)
 }
 
 resource existingOpenAi 'Microsoft.CognitiveServices/accounts@2024-10-01' existing = if (useExistingOpenAi) {
@@ -184,6 +216,28 @@ module storage 'app/storage.bicep' = {
   }
 }
 
+// Optional dedicated sink for Model Data Collector output (same hardening as the app account).
+module mdcSink 'app/storage.bicep' = if (deployMdcSink) {
+  name: 'mdc-sink'
+  scope: rg
+  params: {
+    name: sinkName
+    location: location
+    tags: tags
+    containerNames: [
+      mdcSinkContainerName
+    ]
+  }
+}
+
+// What the app watches: the sink when deployed, else the workspace account.
+var watchedAccountName = deployMdcSink ? sinkName : mdcStorageAccountName
+var watchedResourceGroupName = deployMdcSink ? rgName : mdcStorageResourceGroupName
+var watchedSubscriptionId = deployMdcSink ? subscription().subscriptionId : mdcSubscriptionId
+var watchedContainerName = deployMdcSink ? mdcSinkContainerName : mdcContainerName
+var watchedBlobEndpoint = deployMdcSink ? mdcSink.outputs.blobEndpoint : mdcStorage.properties.primaryEndpoints.blob
+var watchedAccountId = '/subscriptions/${watchedSubscriptionId}/resourceGroups/${watchedResourceGroupName}/providers/Microsoft.Storage/storageAccounts/${watchedAccountName}'
+
 module openAi 'app/openai.bicep' = if (createOpenAi) {
   name: 'openai'
   scope: rg
@@ -214,8 +268,8 @@ module functionApp 'app/function.bicep' = {
     storageQueueEndpoint: storage.outputs.queueEndpoint
     storageTableEndpoint: storage.outputs.tableEndpoint
     deploymentContainerName: deploymentContainerName
-    mdcBlobEndpoint: mdcStorage.properties.primaryEndpoints.blob
-    mdcContainerName: mdcContainerName
+    mdcBlobEndpoint: watchedBlobEndpoint
+    mdcContainerName: watchedContainerName
     evaluationQueueName: evaluationQueueName
     aggregationSchedule: aggregationSchedule
     tailSchedule: tailSchedule
@@ -227,7 +281,9 @@ module functionApp 'app/function.bicep' = {
   }
 }
 
-// Role assignments: the app's own group (storage, dead-letter container, App Insights, a new OpenAI account).
+// Role assignments: the app's own group (storage, dead-letter container, App Insights, a new OpenAI
+// account, the MDC sink). The OpenAI account name comes from the module output: an implicit
+// dependency, so the assignment waits for the account to exist.
 module rbacApp 'app/rbac.bicep' = {
   name: 'rbac-app'
   scope: rg
@@ -237,14 +293,18 @@ module rbacApp 'app/rbac.bicep' = {
     appStorageAccountName: storage.outputs.name
     deadLetterContainerName: deadLetterContainerName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
-    openAiAccountName: createOpenAi ? newOpenAiName : ''
+    openAiAccountName: createOpenAi ? openAi.outputs.name : ''
+    mdcStorageAccountName: deployMdcSink ? mdcSink.outputs.name : ''
+    mdcWriterPrincipalId: deployMdcSink ? mdcWriterPrincipalId : ''
   }
 }
 
-// Role assignments: the watched Azure ML workspace storage account (read only).
-module rbacMdc 'app/rbac.bicep' = {
+// Role assignments: the watched Azure ML workspace storage account (read only), in its own
+// subscription and group. Optional: a deployer without rights there sets assignMdcStorageRole=false
+// and hands MDC_MANUAL_ROLE_ASSIGNMENT to someone who has them.
+module rbacMdc 'app/rbac.bicep' = if (assignMdcStorageRole && !deployMdcSink) {
   name: 'rbac-mdc-${resourceToken}'
-  scope: resourceGroup(mdcStorageResourceGroupName)
+  scope: resourceGroup(mdcSubscriptionId, mdcRgName)
   params: {
     principalId: identity.outputs.principalId
     mdcStorageAccountName: mdcStorageAccountName
@@ -289,9 +349,17 @@ output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsN
 output AZURE_OPENAI_ENDPOINT string = openAiEndpoint
 output AZURE_OPENAI_DEPLOYMENT string = openAiDeployment
 output AZURE_ACTION_GROUP_ID string = alerts.outputs.actionGroupId
-output MDC_STORAGE_ACCOUNT_NAME string = mdcStorageAccountName
-output MDC_STORAGE_RESOURCE_GROUP string = mdcStorageResourceGroupName
-output MDC_CONTAINER string = mdcContainerName
+output MDC_STORAGE_ACCOUNT_NAME string = watchedAccountName
+output MDC_STORAGE_RESOURCE_GROUP string = watchedResourceGroupName
+output MDC_STORAGE_SUBSCRIPTION_ID string = watchedSubscriptionId
+output MDC_CONTAINER string = watchedContainerName
+// Manual steps, empty when the template did them (docs/deploy.md, "Manual steps").
+output MDC_MANUAL_ROLE_ASSIGNMENT string = (deployMdcSink || assignMdcStorageRole) ? '' : 'az role assignment create --assignee-object-id ${identity.outputs.principalId} --assignee-principal-type ServicePrincipal --role "Storage Blob Data Reader" --scope ${watchedAccountId}'
+output MDC_SINK_WRITER_ROLE_ASSIGNMENT string = (deployMdcSink && empty(mdcWriterPrincipalId)) ? 'az role assignment create --assignee-object-id <principal id of the online endpoint identity> --assignee-principal-type ServicePrincipal --role "Storage Blob Data Contributor" --scope ${watchedAccountId}' : ''
+// The sink as an Azure ML datastore (`az ml datastore create --file`), identity based (no credentials).
+output MDC_DATASTORE_YAML string = deployMdcSink ? 'name: ${mdcSinkDatastoreName}\ntype: azure_blob\naccount_name: ${sinkName}\ncontainer_name: ${mdcSinkContainerName}\ndescription: Model Data Collector output watched by the quality monitor\n' : ''
+// The data_collector section of the online deployment YAML that writes into the sink.
+output MDC_DATA_COLLECTOR_YAML string = deployMdcSink ? 'data_collector:\n  collections:\n    model_inputs:\n      enabled: \'True\'\n      data:\n        name: ${mlEndpointName}-${mlDeploymentName}-model-inputs\n        path: azureml://datastores/${mdcSinkDatastoreName}/paths/modelDataCollector/${mlEndpointName}/${mlDeploymentName}/model_inputs\n        version: 1\n    model_outputs:\n      enabled: \'True\'\n      data:\n        name: ${mlEndpointName}-${mlDeploymentName}-model-outputs\n        path: azureml://datastores/${mdcSinkDatastoreName}/paths/modelDataCollector/${mlEndpointName}/${mlDeploymentName}/model_outputs\n        version: 1\n' : ''
 output EVENTGRID_SYSTEM_TOPIC_NAME string = eventGridSystemTopicName
 output EVENTGRID_IDENTITY_ID string = eventGridIdentity.outputs.id
 output EVENTGRID_DEADLETTER_CONTAINER string = deadLetterContainerName

@@ -152,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
                       "halves, quarantine, scores", "python -m monitor status --monitor contoso-support --json")
     status.add_argument("--monitor", required=True, metavar="NAME", help=MONITOR_HELP)
     status.add_argument("--json", action="store_true", help="print one JSON object (the HTTP status route's)")
+    _add_smoke_parser(sub)
     quality_cli.add_parsers(sub, _time)  # golden, calibrate, calibration, drift (monitor/quality_cli.py)
     return parser
 
@@ -176,6 +177,29 @@ def _add_ingest_commands(sub: Any) -> None:
                       help="only this monitor, e.g. contoso-support (default: every monitor)")
     tail.add_argument("--no-drain", action="store_true",
                       help="leave queued batches to the deployed queue trigger instead of judging them here")
+
+
+def _add_smoke_parser(sub: Any) -> None:
+    smoke = _command(
+        sub, "smoke", "prove a deployed app end to end: a throw-away monitor, a small MDC hour written as append "
+        "blobs into the watched container (MDC_STORAGE, MDC_CONTAINER; your Entra identity for a service URI), "
+        "ingestion, judging, aggregation, the windows; then it deletes what it created. A failure names the stage "
+        "that did not happen and where to look (docs/deploy.md, 'Smoke test')",
+        "python -m monitor smoke --api https://func-abc.azurewebsites.net --key $KEY")
+    smoke.add_argument("--api", required=True, metavar="URL",
+                       help="base URL of the app, e.g. https://func-abc.azurewebsites.net")
+    smoke.add_argument("--key", default=None, metavar="KEY",
+                       help="function key (default: the MONITOR_API_KEY environment variable)")
+    smoke.add_argument("--container", default=None, metavar="NAME",
+                       help="watched container, e.g. azureml-blobstore-0123 (default: the MDC_CONTAINER setting)")
+    smoke.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                       help="how long to wait for ingestion and judging (default 600)")
+    smoke.add_argument("--append-interval", type=float, default=20.0, metavar="SECONDS",
+                       help="pause after creating the blobs and between the appends (default 20): the creation "
+                            "event finds an almost empty file, so a pass proves that appended lines are read")
+    smoke.add_argument("--poll", type=float, default=5.0, metavar="SECONDS",
+                       help="seconds between status reads (default 5)")
+    smoke.add_argument("--keep", action="store_true", help="keep the monitor and blobs (to investigate a failure)")
 
 
 def _print_json(data: Any) -> None:
@@ -338,6 +362,17 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_smoke(args: argparse.Namespace) -> int:
+    import os
+
+    from monitor.smoke import SmokeOptions, run_smoke
+
+    run_smoke(SmokeOptions(api=args.api, key=args.key or os.environ.get("MONITOR_API_KEY") or None,
+                           container=args.container, timeout=args.timeout, poll=args.poll, keep=args.keep,
+                           append_interval=args.append_interval))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import run_demo
 
@@ -380,7 +415,7 @@ NEEDS_STORAGE: dict[str, tuple[str, ...]] = {
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "monitors": cmd_monitors, "backfill": cmd_backfill, "aggregate": cmd_aggregate, "serve": cmd_serve,
-    "status": cmd_status, "demo": cmd_demo, "quarantine": cmd_quarantine,
+    "status": cmd_status, "demo": cmd_demo, "quarantine": cmd_quarantine, "smoke": cmd_smoke,
     "metrics": cmd_results, "alerts": cmd_results, "records": cmd_results,
     "event": cmd_event, "tail": cmd_tail, **quality_cli.COMMANDS,
 }

@@ -18,7 +18,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobClient, ContainerClient
 
 from monitor.config import MonitorConfig
-from monitor.evaluate.queue import MAX_DEQUEUE, BatchQueue, DrainReport
+from monitor.evaluate.queue import BatchQueue, DrainReport, max_dequeue_count
 from monitor.evaluate.runner import BatchEvaluator, BatchOutcome
 from monitor.ingest.claims import BatchRef
 from monitor.ingest.datarefs import DatarefStore
@@ -73,7 +73,7 @@ class Services:
         try:
             return self.evaluate(self.monitors.get(ref.monitor), ref)
         except Exception as exc:
-            if dequeue_count >= MAX_DEQUEUE:
+            if dequeue_count >= max_dequeue_count():
                 self._record_poison(ref, exc, dequeue_count)
             raise
 

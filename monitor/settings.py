@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from monitor.errors import ServiceError
+
 # The well-known development account of the Azure Storage emulator (public, documented by Microsoft).
 AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -30,6 +32,27 @@ def azurite_connection_string(host: str = "127.0.0.1", blob: int = 10000, queue:
         f"QueueEndpoint={base}:{queue}/{AZURITE_ACCOUNT};"
         f"TableEndpoint={base}:{table}/{AZURITE_ACCOUNT};"
     )
+
+
+# The Functions host sets these in Azure (never locally): there, a missing storage setting is an error,
+# never the local emulator.
+AZURE_MARKERS = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME")
+# The suffixes of an identity-based setting group the monitor reads (the host reads them case-insensitively).
+GROUP_SUFFIXES = ("blobServiceUri", "queueServiceUri", "tableServiceUri", "accountName", "credential", "clientId",
+                  "connectionString")
+DEVELOPMENT_STORAGE = "UseDevelopmentStorage=true"
+
+
+class SettingError(ServiceError):
+    """An app setting the monitor needs is missing or incomplete: the deployment is misconfigured."""
+
+    code = "setting_error"
+    status = 500
+
+
+def running_in_azure() -> str | None:
+    """The name of the Azure marker setting when running in an Azure Functions host, else None."""
+    return next((name for name in AZURE_MARKERS if os.environ.get(name)), None)
 
 
 @dataclass(frozen=True)
@@ -48,28 +71,65 @@ class Connection:
     def identity_based(self) -> bool:
         return self.connection_string is None
 
+    def endpoint(self, service: Literal["blob", "queue", "table"]) -> str:
+        """The service URI of an identity-based connection; an error naming the missing setting."""
+        uri = {"blob": self.blob_uri, "queue": self.queue_uri, "table": self.table_uri}[service]
+        if not uri:
+            raise SettingError(
+                f"app setting {self.setting}__{service}ServiceUri is not set, and the {service} service of "
+                f"{self.setting} is needed: set it (or {self.setting}__accountName, or a connection string "
+                f"in {self.setting})"
+            )
+        return uri
+
+
+def _group(setting: str) -> dict[str, str]:
+    """`setting__suffix` values by lower-case suffix (the host matches them case-insensitively)."""
+    prefix = f"{setting}__"
+    return {key[len(prefix):].lower(): value for key, value in os.environ.items()
+            if key.startswith(prefix) and value}
+
 
 def _connection(setting: str) -> Connection:
-    """Resolve `setting` the way the Functions host does: a plain value or a `setting__*` group."""
-    env = os.environ
-    value = env.get(setting) or env.get(f"{setting}__connectionString")
+    """Resolve `setting` the way the Functions host does: a plain value or a `setting__*` group.
+
+    Unset, it is the local Azurite development account, but only outside Azure: in Azure (the host
+    sets WEBSITE_INSTANCE_ID / WEBSITE_SITE_NAME) a missing or incomplete group is a SettingError
+    naming the setting, raised here, at the first use of the connection.
+    """
+    group = _group(setting)
+    value = os.environ.get(setting) or group.get("connectionstring")
     if value:
-        if value == "UseDevelopmentStorage=true":
+        if value.strip() == DEVELOPMENT_STORAGE:
+            _refuse_emulator_in_azure(setting)
             value = azurite_connection_string()
         return Connection(setting=setting, connection_string=value)
-    account = env.get(f"{setting}__accountName")
-    group = {
-        f"{service}_uri": env.get(f"{setting}__{service}ServiceUri") or _account_uri(account, service)
-        for service in ("blob", "queue", "table")
-    }
-    if any(group.values()):
-        return Connection(
-            setting=setting,
-            credential=env.get(f"{setting}__credential"),
-            client_id=env.get(f"{setting}__clientId"),
-            **group,
+    account = group.get("accountname")
+    uris = {f"{service}_uri": group.get(f"{service}serviceuri") or _account_uri(account, service)
+            for service in ("blob", "queue", "table")}
+    if any(uris.values()):
+        return Connection(setting=setting, credential=group.get("credential"), client_id=group.get("clientid"),
+                          **uris)
+    if group:
+        present = ", ".join(f"{setting}__{suffix}" for suffix in sorted(group))
+        raise SettingError(
+            f"app setting group {setting} is incomplete: {present} set, but no endpoint; set "
+            f"{setting}__blobServiceUri (and __queueServiceUri / __tableServiceUri as needed), "
+            f"{setting}__accountName, or a connection string in {setting}"
         )
+    _refuse_emulator_in_azure(setting)
     return Connection(setting=setting, connection_string=azurite_connection_string())
+
+
+def _refuse_emulator_in_azure(setting: str) -> None:
+    marker = running_in_azure()
+    if marker:
+        raise SettingError(
+            f"app setting {setting} is not configured for Azure ({marker} is set, so the local storage "
+            f"emulator is not an option): set {setting}__blobServiceUri, {setting}__queueServiceUri, "
+            f"{setting}__tableServiceUri, {setting}__credential=managedidentity and {setting}__clientId "
+            f"(infra/app/function.bicep sets them), or a connection string in {setting}"
+        )
 
 
 def _account_uri(account: str | None, service: str) -> str | None:

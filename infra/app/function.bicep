@@ -61,7 +61,7 @@ param openAiEndpoint string = ''
 param openAiDeploymentName string = ''
 
 @description('Maximum number of instances the app scales out to.')
-@minValue(40)
+@minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
@@ -86,15 +86,21 @@ var appSettings = {
   MONITOR_STORAGE__tableServiceUri: storageTableEndpoint
   MONITOR_STORAGE__credential: 'managedidentity'
   MONITOR_STORAGE__clientId: identityClientId
-  // The watched Azure ML workspace account (blob trigger connection="MDC_STORAGE", read only).
+  // The watched account (blob trigger connection="MDC_STORAGE", read only). The blob trigger builds
+  // a queue client from the same connection even with source=EventGrid (poison messages) and fails
+  // indexing without one: it points at the app's own queue endpoint, where the identity already
+  // holds Storage Queue Data Contributor (nothing is needed on the watched account).
   MDC_STORAGE__blobServiceUri: mdcBlobEndpoint
+  MDC_STORAGE__queueServiceUri: storageQueueEndpoint
   MDC_STORAGE__credential: 'managedidentity'
   MDC_STORAGE__clientId: identityClientId
   MDC_CONTAINER: mdcContainerName
   EVALUATION_QUEUE: evaluationQueueName
   AGGREGATION_SCHEDULE: aggregationSchedule
   TAIL_SCHEDULE: tailSchedule
-  // SDK-type blob bindings (the trigger hands over a BlobClient) need init-time worker indexing.
+  // The Python worker indexes the functions while it initialises instead of when the host first asks
+  // for their metadata: a shorter cold start. A start-up optimisation only; SDK-type bindings (the
+  // BlobClient of ingest_blob) work without it.
   PYTHON_ENABLE_INIT_INDEXING: '1'
   // DefaultAzureCredential picks the user-assigned identity by this client id.
   AZURE_CLIENT_ID: identityClientId
@@ -124,6 +130,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222: Event Grid delivers blob events to the public webhook; the API is protected by function keys.
   // checkov:skip=CKV_AZURE_17: clients (Event Grid, API callers) authenticate with function keys, not client certificates.
   // checkov:skip=CKV_AZURE_212: serverless scale to zero; Flex Consumption starts instances on demand (always-ready instances would cost money idle).
+  // checkov:skip=CKV_AZURE_78: ftpsState is deprecated on Flex Consumption and not set; FTP publishing is off through the basicPublishingCredentialsPolicies 'ftp' resource below (allow: false).
   // checkov:skip=CKV_AZURE_213: the platform health check is not offered on Flex Consumption; GET /api/health serves external probes.
   name: name
   location: location
@@ -142,7 +149,6 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
       appSettings: [
         for setting in items(appSettings): {

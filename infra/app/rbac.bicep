@@ -19,8 +19,11 @@ param deadLetterContainerName string = ''
 @description('Application Insights component the app sends telemetry to; empty to skip.')
 param applicationInsightsName string = ''
 
-@description('Watched Azure ML workspace storage account; empty to skip.')
+@description('Watched storage account (the Azure ML workspace account or the dedicated MDC sink); empty to skip.')
 param mdcStorageAccountName string = ''
+
+@description('Object (principal) id of the online endpoint identity that writes Model Data Collector output into the watched account (the dedicated sink); empty to skip.')
+param mdcWriterPrincipalId string = ''
 
 @description('Azure OpenAI account the judge calls; empty to skip.')
 param openAiAccountName string = ''
@@ -28,7 +31,8 @@ param openAiAccountName string = ''
 var roles = {
   // Storage Blob Data Owner: host storage (leases, receipts) and the Flex deployment container.
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
-  // Storage Blob Data Contributor: Event Grid writes undeliverable events to the dead-letter container.
+  // Storage Blob Data Contributor: Event Grid writes undeliverable events to the dead-letter container;
+  // the online endpoint writes Model Data Collector output into the dedicated sink.
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
   // Storage Blob Data Reader: read the MDC JSONL files in the watched workspace account.
   storageBlobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
@@ -137,6 +141,18 @@ resource mdcStorageBlobReader 'Microsoft.Authorization/roleAssignments@2022-04-0
     principalId: principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataReader)
+  }
+}
+
+// ---- Dedicated MDC sink: the online endpoint identity writes Model Data Collector output there.
+
+resource mdcWriterBlobContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(mdcStorageAccountName) && !empty(mdcWriterPrincipalId)) {
+  name: guid(mdcStorage.id, mdcWriterPrincipalId, roles.storageBlobDataContributor)
+  scope: mdcStorage
+  properties: {
+    principalId: mdcWriterPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
   }
 }
 

@@ -115,3 +115,21 @@ class Status(_Open):
         default=None, description="the judge's fleet budget (docs/quotas.md): pool, limits_per_minute, instances, "
                                   "leased_per_minute, used_per_minute, slowdown and leases (instance, "
                                   "share_per_minute, used_per_minute, expires_in_s); null without a budget")
+
+
+class AggregationRun(_Open):
+    """What one aggregation run did for one monitor (the report the timer logs)."""
+
+    monitor: str
+    at: str = Field(description="the time the run acted as of (ISO 8601 UTC)")
+    past_due: bool = False
+    windows: list[str] = Field(description="window starts computed in this run")
+    final_windows: int = 0
+    dirty_hours: int = 0
+    rows_written: int = 0
+    rows_unchanged: int = 0
+    alerts: list[str] = Field(description="new alerts, `kind:metric:segment:window_start`")
+    webhooks_sent: int = 0
+    webhooks_failed: int = 0
+    duration_ms: float = 0.0
+    error: str | None = None

@@ -33,6 +33,10 @@ Failing = Annotated[bool, Query(description="only scores that did not pass their
 Continuation = Annotated[str | None, Query(
     max_length=2048, description="the `next` token of the previous page",
 )]
+At = Annotated[str | None, Query(
+    description="ISO 8601 UTC time the run acts as of (default now), as `python -m monitor aggregate --at`",
+    max_length=64, json_schema_extra={"format": "date-time"},
+)]
 Reason = Annotated[str | None, Query(description="only quarantined lines of this reason, e.g. invalid_json",
                                      max_length=64)]
 Window = Annotated[str | None, Query(

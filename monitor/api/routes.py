@@ -15,8 +15,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from monitor import results
-from monitor.api.models import Alerts, ErrorBody, Health, Metrics, Quarantine, Records, Status
+from monitor.api.models import AggregationRun, Alerts, ErrorBody, Health, Metrics, Quarantine, Records, Status
 from monitor.api.params import (
+    At,
     Continuation,
     End,
     Failing,
@@ -151,6 +152,16 @@ def get_quarantine(name: MonitorName, reason: Reason = None, limit: Limit = resu
 @router.get("/monitors/{name}/status", response_model=Status, responses=_ERRORS, tags=["results"])
 def get_status(name: MonitorName) -> dict[str, Any]:
     return results.status(name)
+
+
+@router.post("/monitors/{name}/aggregate", response_model=AggregationRun, responses=_ERRORS, tags=["results"],
+             summary="Aggregate this monitor now",
+             description="Runs exactly what the aggregation timer runs, for this monitor, as of `at` "
+                         "(default now): windows, alerts, webhooks. Idempotent. Needs the function key in Azure.")
+def post_aggregate(name: MonitorName, at: At = None) -> dict[str, Any]:
+    from monitor.aggregate import aggregate_command
+
+    return aggregate_command(name, parse_time_parameter("at", at)).to_dict()
 
 
 @router.get("/monitors/{name}/dashboard", response_class=HTMLResponse, responses=_ERRORS, tags=["dashboard"])

@@ -7,17 +7,36 @@ and hands each message to exactly the function the queue trigger runs.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from azure.storage.queue import QueueClient
 
 from monitor.ingest.claims import BatchRef
 
 log = logging.getLogger(__name__)
-# Must equal extensions.queues.maxDequeueCount in host.json.
-MAX_DEQUEUE = 5
+# The app's host.json (the root of the deployed package): the one place the attempt count is set.
+HOST_JSON = Path(__file__).resolve().parents[2] / "host.json"
+# The Functions host's own default when host.json does not set maxDequeueCount.
+HOST_DEFAULT_MAX_DEQUEUE = 5
+
+
+@functools.cache
+def max_dequeue_count(host_json: Path = HOST_JSON) -> int:
+    """`extensions.queues.maxDequeueCount` of host.json: the attempts a message gets before it is
+    poison, for the host in Azure and for :meth:`BatchQueue.drain` locally alike. Read at first use."""
+    try:
+        data = json.loads(host_json.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return HOST_DEFAULT_MAX_DEQUEUE
+    value = data.get("extensions", {}).get("queues", {}).get("maxDequeueCount", HOST_DEFAULT_MAX_DEQUEUE)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{host_json}: extensions.queues.maxDequeueCount must be a positive integer, not {value!r}")
+    return value
 
 
 class BatchQueue:
@@ -30,8 +49,9 @@ class BatchQueue:
 
     def drain(self, handle: Callable[[bytes, int], object], *, visibility_timeout: int = 120,
               on_progress: Callable[[int], None] | None = None) -> DrainReport:
-        """Process messages until the queue is empty; a message failing MAX_DEQUEUE times is poison."""
+        """Process messages until the queue is empty; a message failing maxDequeueCount times is poison."""
         report = DrainReport()
+        attempts = max_dequeue_count()
         while True:
             messages = list(self._client.receive_messages(max_messages=32, visibility_timeout=visibility_timeout))
             if not messages:
@@ -42,7 +62,7 @@ class BatchQueue:
                     handle(body, message.dequeue_count or 1)
                 except Exception as exc:
                     report.failures += 1
-                    if (message.dequeue_count or 1) >= MAX_DEQUEUE:
+                    if (message.dequeue_count or 1) >= attempts:
                         self._poison.send_message(body)
                         self._client.delete_message(message)
                         report.poisoned += 1

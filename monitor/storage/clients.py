@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Any
+from typing import Any, Literal
 
 import requests
 import requests.adapters
@@ -24,7 +24,6 @@ from azure.storage.queue import (
     QueueServiceClient,
 )
 
-from monitor.errors import ConfigError
 from monitor.settings import Connection
 
 
@@ -37,13 +36,8 @@ def token_credential(conn: Connection) -> Any:
     return DefaultAzureCredential(managed_identity_client_id=conn.client_id)
 
 
-def _require(conn: Connection, uri: str | None, service: str) -> str:
-    if not uri:
-        raise ConfigError(
-            f"setting {conn.setting}: no {service} endpoint; set {conn.setting}__{service}ServiceUri "
-            f"(or {conn.setting}__accountName, or a connection string in {conn.setting})"
-        )
-    return uri
+def _require(conn: Connection, uri: str | None, service: Literal["blob", "queue", "table"]) -> str:
+    return uri or conn.endpoint(service)
 
 
 # Storage calls run on a pool of threads; one HTTP session with a pool to match serves every client.

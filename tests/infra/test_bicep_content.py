@@ -85,6 +85,12 @@ EXPECTED_ASSIGNMENTS = {
     ),
     "mdcStorageBlobReader": ("storageBlobDataReader", "mdcStorage", "Microsoft.Storage/storageAccounts", "principalId"),
     "openAiUser": ("cognitiveServicesOpenAiUser", "openAi", "Microsoft.CognitiveServices/accounts", "principalId"),
+    "mdcWriterBlobContributor": (
+        "storageBlobDataContributor",
+        "mdcStorage",
+        "Microsoft.Storage/storageAccounts",
+        "mdcWriterPrincipalId",
+    ),
 }
 
 
@@ -166,7 +172,7 @@ def test_no_connection_string_settings_except_keyless_app_insights() -> None:
     [
         ("AzureWebJobsStorage", ("blob", "queue", "table")),
         ("MONITOR_STORAGE", ("blob", "queue", "table")),
-        ("MDC_STORAGE", ("blob",)),
+        ("MDC_STORAGE", ("blob", "queue")),
     ],
 )
 def test_identity_based_connection_group(connection: str, services: tuple[str, ...]) -> None:
@@ -175,9 +181,30 @@ def test_identity_based_connection_group(connection: str, services: tuple[str, .
     assert settings[f"{connection}__clientId"] == "identityClientId"
     for service in services:
         value = settings[f"{connection}__{service}ServiceUri"]
-        expected = "mdcBlobEndpoint" if connection == "MDC_STORAGE" else f"storage{service.capitalize()}Endpoint"
+        watched_blob = connection == "MDC_STORAGE" and service == "blob"
+        expected = "mdcBlobEndpoint" if watched_blob else f"storage{service.capitalize()}Endpoint"
         assert value == expected
         assert value in function_params()
+
+
+def test_blob_trigger_connection_has_a_queue_endpoint_of_the_app_account() -> None:
+    """The blob trigger builds a queue client from its connection even with source=EventGrid
+    (poison messages) and fails indexing without one. It is the app's own queue endpoint, where the
+    identity holds Storage Queue Data Contributor; the watched account needs nothing more."""
+    settings = app_settings()
+    assert settings["MDC_STORAGE__queueServiceUri"] == "storageQueueEndpoint"
+    assert settings["MDC_STORAGE__queueServiceUri"] == settings["MONITOR_STORAGE__queueServiceUri"]
+    assert "mdcQueueEndpoint" not in function_params()
+    assert accessor(module("main.bicep", "functionApp")["config"]["params"]["storageQueueEndpoint"]) == (
+        "storage.outputs.queueEndpoint"
+    )
+    assert "appStorageQueueContributor" in EXPECTED_ASSIGNMENTS
+
+
+def test_init_indexing_comment_says_what_the_setting_does() -> None:
+    text = raw(FUNCTION)
+    block = text[: text.index("PYTHON_ENABLE_INIT_INDEXING")].rsplit("\n\n", 1)[-1]
+    assert "SDK-type bindings" in block and "work without it" in block, block
 
 
 def test_other_app_settings() -> None:
@@ -230,7 +257,7 @@ def test_flex_consumption_function_app() -> None:
     props = site["properties"]
     assert props["httpsOnly"] is True
     assert props["siteConfig"]["minTlsVersion"] == "1.2"
-    assert props["siteConfig"]["ftpsState"] == "Disabled"
+    assert "ftpsState" not in props["siteConfig"], "ftpsState is deprecated on Flex Consumption"
     config = props["functionAppConfig"]
     assert config["runtime"] == {"name": "python", "version": "3.11"}
     assert config["scaleAndConcurrency"] == {
@@ -248,6 +275,9 @@ def test_flex_consumption_function_app() -> None:
         assert body(FUNCTION, policy)["properties"] == {"allow": False}
     main = parse("main.bicep")["parameters"]
     assert {"maximumInstanceCount", "instanceMemoryMB"} <= set(main)
+    for params in (main, function_params()):
+        decorators = {d["type"]: d for d in params["maximumInstanceCount"]["decorators"]}
+        assert decorators["min_value"]["argument"] == 1, "Flex Consumption accepts a maximum of 1 and up"
     params = module("main.bicep", "functionApp")["config"]["params"]
     assert params["maximumInstanceCount"] == "maximumInstanceCount"
     assert params["instanceMemoryMB"] == "instanceMemoryMB"
@@ -368,10 +398,20 @@ def test_rbac_module_invocations_cover_every_scope() -> None:
     assert accessor(app["params"]["appStorageAccountName"]) == "storage.outputs.name"
     assert app["params"]["deadLetterContainerName"] == "deadLetterContainerName"
     assert accessor(app["params"]["applicationInsightsName"]) == "monitoring.outputs.applicationInsightsName"
-    assert "newOpenAiName" in strings(app["params"]["openAiAccountName"])
+    assert app["params"]["mdcWriterPrincipalId"]["operator"]["operands"]["true_value"] == "mdcWriterPrincipalId"
+    assert accessor(app["params"]["mdcStorageAccountName"]["operator"]["operands"]["true_value"]) == (
+        "mdcSink.outputs.name"
+    )
 
-    mdc = unwrap(rbac["rbacMdc"]["config"])
-    assert mdc["scope"]["function"]["parameters"]["resource_group_name"] == "mdcStorageResourceGroupName"
+    mdc_config = rbac["rbacMdc"]["config"]
+    assert condition(mdc_config) == {"operator": {"type": "and", "operands": {
+        "operand_1": "assignMdcStorageRole",
+        "operand_2": {"operator": {"type": "not", "operands": {"bool_value": "deployMdcSink"}}}}}}
+    mdc = unwrap(mdc_config)
+    assert mdc["scope"]["function"]["parameters"] == {
+        "subscription_id": "mdcSubscriptionId",
+        "resource_group_name": "mdcRgName",
+    }
     assert mdc["params"] == {
         "principalId": mdc["params"]["principalId"],
         "mdcStorageAccountName": "mdcStorageAccountName",
@@ -386,6 +426,65 @@ def test_rbac_module_invocations_cover_every_scope() -> None:
     assert accessor(openai["params"]["principalId"]) == "identity.outputs.principalId"
 
 
+def test_role_on_a_new_openai_account_depends_on_the_account() -> None:
+    """A plain name would let the assignment start before the account exists; the module output is
+    an implicit dependency."""
+    app = unwrap(module("main.bicep", "rbacApp")["config"])
+    name = app["params"]["openAiAccountName"]["operator"]
+    assert name["type"] == "conditional"
+    assert name["operands"]["condition"] == "createOpenAi"
+    assert accessor(name["operands"]["true_value"]) == "openAi.outputs.name"
+    assert name["operands"]["false_value"] == ""
+    assert "newOpenAiName" not in strings(app["params"])
+    assert parse("app/openai.bicep")["outputs"]["name"]["value"] is not None
+
+
+def test_workspace_account_role_is_optional_with_a_manual_command() -> None:
+    params = parse("main.bicep")["parameters"]
+    assert params["assignMdcStorageRole"]["default"] is True
+    assert params["mdcStorageSubscriptionId"]["default"] == ""
+    outputs = parse("main.bicep")["outputs"]
+    manual = outputs["MDC_MANUAL_ROLE_ASSIGNMENT"]["value"]["operator"]["operands"]
+    assert manual["true_value"] == ""
+    command = manual["false_value"]
+    for needle in ("az role assignment create", "${identity.outputs.principalId}", "Storage Blob Data Reader",
+                   "${watchedAccountId}"):
+        assert needle in command
+    variables = parse("main.bicep")["variables"]
+    account_id = variables["watchedAccountId"]["value"]
+    assert "${watchedSubscriptionId}" in account_id and "${watchedResourceGroupName}" in account_id
+    # The existing workspace account is looked up in its own subscription.
+    scope = unwrap(resource("main.bicep", "mdcStorage")["config"])["scope"]["function"]["parameters"]
+    assert scope == {"subscription_id": "mdcSubscriptionId", "resource_group_name": "mdcRgName"}
+
+
+def test_dedicated_mdc_sink_is_watched_and_explained() -> None:
+    main = parse("main.bicep")
+    assert main["parameters"]["deployMdcSink"]["default"] is False
+    sink = main["modules"]["mdcSink"]
+    assert sink["detail"]["path"] == "app/storage.bicep"
+    assert condition(sink["config"]) == "deployMdcSink"
+    assert unwrap(sink["config"])["params"]["containerNames"] == ["mdcSinkContainerName"]
+    variables = main["variables"]
+    endpoint = variables["watchedBlobEndpoint"]["value"]["operator"]["operands"]
+    assert accessor(endpoint["true_value"]) == "mdcSink.outputs.blobEndpoint"
+    assert accessor(endpoint["false_value"]) == "mdcStorage.properties.primaryEndpoints.blob"
+    params = module("main.bicep", "functionApp")["config"]["params"]
+    assert params["mdcBlobEndpoint"] == "watchedBlobEndpoint"
+    assert params["mdcContainerName"] == "watchedContainerName"
+    outputs = main["outputs"]
+    collector = outputs["MDC_DATA_COLLECTOR_YAML"]["value"]["operator"]["operands"]["true_value"]
+    for needle in ("data_collector:", "model_inputs:", "model_outputs:",
+                   "path: azureml://datastores/${mdcSinkDatastoreName}/paths/modelDataCollector/"
+                   "${mlEndpointName}/${mlDeploymentName}/model_inputs"):
+        assert needle in collector, needle
+    datastore = outputs["MDC_DATASTORE_YAML"]["value"]["operator"]["operands"]["true_value"]
+    assert "account_name: ${sinkName}" in datastore and "container_name: ${mdcSinkContainerName}" in datastore
+    assert "credentials" not in datastore, "identity-based datastore: no key or SAS"
+    writer = outputs["MDC_SINK_WRITER_ROLE_ASSIGNMENT"]["value"]["operator"]["operands"]["true_value"]
+    assert "Storage Blob Data Contributor" in writer
+
+
 # ---------------------------------------------------------------- Event Grid
 
 
@@ -397,9 +496,9 @@ def test_event_grid_subscription_filter_and_webhook() -> None:
     assert flt["includedEventTypes"] == ["Microsoft.Storage.BlobCreated"]
     assert flt["subjectBeginsWith"] == "/blobServices/default/containers/${mdcContainerName}/blobs/modelDataCollector/"
     assert flt["subjectEndsWith"] == ".jsonl"
-    (copies,) = flt["advancedFilters"]  # Azure ML monitoring's `{collection}_block_blob` copies
-    assert (copies["operatorType"], copies["key"], copies["values"]) == ("StringNotContains", "subject",
-                                                                         ["_block_blob/"])
+    assert flt["advancedFilters"] == [
+        {"operatorType": "StringNotContains", "key": "subject", "values": ["_block_blob/"]}
+    ], "Azure ML monitoring's {collection}_block_blob copies are duplicates"
     dest = props["destination"]
     assert dest["endpointType"] == "WebHook"
     assert dest["properties"]["endpointUrl"] == (
@@ -426,13 +525,40 @@ def test_event_grid_dead_letter_with_identity() -> None:
         "properties": {"resourceId": "deadLetterStorageAccountId", "blobContainerName": "deadLetterContainerName"},
     }
     topic = body("eventgrid.bicep", "systemTopic")
-    assert topic["identity"]["type"] == "UserAssigned"
-    assert list(topic["identity"]["userAssignedIdentities"]) == ["'${deadLetterIdentityId}'"]
+    assert topic["identity"]["userAssignedIdentities"] == "topicIdentities"
+    union = parse("eventgrid.bicep")["variables"]["topicIdentities"]["value"]["function"]
+    assert union["type"] == "union"
+    assert list(union["parameters"]["arg_2"]) == ["'${deadLetterIdentityId}'"]
     assert topic["properties"]["topicType"] == "Microsoft.Storage.StorageAccounts"
     assert accessor(topic["properties"]["source"]) == "mdcStorage.id"
     assert accessor(topic["location"]) == "mdcStorage.location"
     assert resource("eventgrid.bicep", "mdcStorage")["existing"] is True
     assert parse("eventgrid.bicep")["parameters"]["systemTopicName"]["default"] is None
+
+
+def test_reused_system_topic_keeps_its_identities_and_tags() -> None:
+    """The workspace account's only system topic may serve other subscriptions: a PUT that replaced
+    its identity would break their delivery or dead-lettering, and its tags belong to its owner."""
+    template = parse("eventgrid.bicep")
+    params = template["parameters"]
+    assert params["reuseExistingTopic"]["default"] is False
+    assert params["existingTopicUserAssignedIdentities"]["default"] == {}
+    assert params["existingTopicTags"]["default"] == {}
+    topic = body("eventgrid.bicep", "systemTopic")
+    tags = topic["tags"]["operator"]["operands"]
+    assert tags == {"condition": "reuseExistingTopic", "true_value": "existingTopicTags", "false_value": "tags"}
+    kind = topic["identity"]["type"]["operator"]["operands"]
+    assert kind == {"condition": "keepSystemIdentity", "true_value": "SystemAssigned, UserAssigned",
+                    "false_value": "UserAssigned"}
+    keep = strings(template["variables"]["keepSystemIdentity"]["value"])
+    assert "reuseExistingTopic" in keep and "existingTopicIdentityType" in keep and "systemassigned" in keep
+    union = template["variables"]["topicIdentities"]["value"]["function"]["parameters"]["arg_1"]
+    assert union["operator"]["operands"] == {"condition": "reuseExistingTopic",
+                                             "true_value": "existingTopicUserAssignedIdentities", "false_value": {}}
+    script = (REPO / "scripts" / "postdeploy.sh").read_text(encoding="utf-8")
+    for name in ("reuseExistingTopic", "existingTopicIdentityType", "existingTopicUserAssignedIdentities",
+                 "existingTopicTags"):
+        assert f'"{name}"' in script, f"postdeploy.sh does not pass {name}"
 
 
 # ---------------------------------------------------------------- alerts
@@ -543,5 +669,23 @@ def test_deploy_doc_covers_the_steps() -> None:
         "azd down",
         "az bicep build",
         "what-if",
+        "an Azure ML managed online endpoint with data collection",
+        "Manual steps, and why they are manual",
+        "MDC_MANUAL_ROLE_ASSIGNMENT",
+        "MDC_DATASTORE_YAML",
+        "MDC_DATA_COLLECTOR_YAML",
+        "MDC_SINK_WRITER_ROLE_ASSIGNMENT",
+        "MDC_STORAGE_SUBSCRIPTION_ID",
+        "Data Lake (DFS) endpoint",
+        "_block_blob/",
+        "An event lost is a delay, not data loss",
+        "`ingest_blob` and reports no error",
+        "MDC_STORAGE__queueServiceUri",
+        "WEBSITE_INSTANCE_ID",
+        "make lock",
+        "requirements-local",
+        "make smoke",
+        "Smoke test: prove the deployed monitor end to end",
+        "tests/support/triggers.py",
     ):
         assert needle in doc, f"docs/deploy.md does not mention {needle!r}"

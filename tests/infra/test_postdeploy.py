@@ -1,8 +1,9 @@
 """scripts/postdeploy.sh (the second deployment step) against a fake `az` on PATH.
 
-The fake records every call; nothing reaches Azure or the network. Checked: it waits for the
-blobs_extension key, reuses an existing system topic (an account has only one), passes the key only
-through a private parameters file that it deletes, retries the deployment, and fails clearly.
+The fake records every call; nothing reaches Azure or the network. Checked: it waits until the host
+lists ingest_blob without errors, then for the blobs_extension key, reuses an existing system topic
+(an account has only one) keeping its identities and tags, works across subscriptions, passes the
+key only through a private parameters file that it deletes, retries the deployment, and fails clearly.
 """
 
 from __future__ import annotations
@@ -29,9 +30,36 @@ case "$1 $2" in
   "functionapp keys")
     n=$(bump keycalls)
     if [[ -n "${FAKE_KEY:-}" && $n -ge ${FAKE_KEY_AFTER:-1} ]]; then printf '%s\n' "$FAKE_KEY"; fi ;;
-  "rest --method") echo "None" ;;
+  "functionapp function")
+    n=$(bump functioncalls)
+    if [[ -z "${FAKE_NO_FUNCTION:-}" && $n -ge ${FAKE_FUNCTION_AFTER:-1} ]]; then
+      printf 'func-abc/aggregate_windows\nfunc-abc/ingest_blob\n'
+    fi ;;
+  "rest --method")
+    if [[ "$3" == "get" ]]; then
+      n=$(bump statuscalls)
+      if [[ -n "${FAKE_FUNCTION_ERRORS:-}" && $n -lt ${FAKE_ERRORS_UNTIL:-999} ]]; then
+        printf '%s\n' "$FAKE_FUNCTION_ERRORS"
+      fi
+    else
+      echo "None"
+    fi ;;
   "storage account") echo "$FAKE_MDC_ID" ;;
-  "eventgrid system-topic") if [[ -n "${FAKE_TOPICS:-}" ]]; then printf '%b\n' "$FAKE_TOPICS"; fi ;;
+  "eventgrid system-topic")
+    if [[ "$3" == "list" ]]; then
+      if [[ -n "${FAKE_TOPICS:-}" ]]; then printf '%b\n' "$FAKE_TOPICS"; fi
+    else
+      [[ -n "${FAKE_TOPIC_EXISTS:-}" ]] || { echo "ResourceNotFound" >&2; exit 3; }
+      prev=""; query=""
+      for arg in "$@"; do [[ "$prev" == "--query" ]] && query="$arg"; prev="$arg"; done
+      case "$query" in
+        name) echo "topic" ;;
+        identity.type) printf '%s\n' "${FAKE_TOPIC_IDENTITY_TYPE:-None}" ;;
+        keys*) if [[ -n "${FAKE_TOPIC_IDENTITIES:-}" ]]; then printf '%b\n' "$FAKE_TOPIC_IDENTITIES"; fi ;;
+        tags*) printf '%s\n' "${FAKE_TOPIC_TAGS:-{\}}" ;;
+        *) echo "fake az: unexpected query $query" >&2; exit 3 ;;
+      esac
+    fi ;;
   "deployment group")
     prev=""
     for arg in "$@"; do
@@ -120,12 +148,79 @@ def test_waits_for_the_key_then_deploys_a_new_topic(fake: dict[str, str]) -> Non
         "deadLetterStorageAccountId": fake["AZURE_STORAGE_ACCOUNT_ID"],
         "deadLetterContainerName": "eventgrid-deadletter",
         "deadLetterIdentityId": fake["EVENTGRID_IDENTITY_ID"],
+        "reuseExistingTopic": False,
+        "existingTopicIdentityType": "None",
+        "existingTopicUserAssignedIdentities": {},
+        "existingTopicTags": {},
     }
     assert (Path(fake["FAKE_DIR"]) / "params.mode").read_text().strip() == "600"
     assert not any(KEY in line for line in log(fake, "az")), "the key must not be passed on a command line"
     assert KEY not in proc.stdout + proc.stderr
     assert not os.listdir(fake["TMPDIR"]), "the parameters file with the key is deleted"
     assert "env set EVENTGRID_SYSTEM_TOPIC_NAME evgt-mlstore" in log(fake, "azd")
+
+
+def test_waits_until_ingest_blob_is_listed_and_not_in_error(fake: dict[str, str]) -> None:
+    """The key exists before the function has loaded: the subscription waits for the function."""
+    proc = run(fake, FAKE_KEY=KEY, FAKE_FUNCTION_AFTER="2", FAKE_FUNCTION_ERRORS="queueServiceUri missing",
+               FAKE_ERRORS_UNTIL="3")
+    assert proc.returncode == 0, proc.stderr
+    assert (Path(fake["FAKE_DIR"]) / "functioncalls").read_text().strip() == "4"
+    assert (Path(fake["FAKE_DIR"]) / "statuscalls").read_text().strip() == "3"
+    assert "waiting for the host of func-abc to list ingest_blob (1/40)" in proc.stderr
+    assert "ingest_blob is in error (2/40): queueServiceUri missing" in proc.stderr
+    calls = log(fake, "az")
+    first_key = next(i for i, line in enumerate(calls) if line.startswith("functionapp keys"))
+    last_status = max(i for i, line in enumerate(calls) if line.startswith("rest --method get"))
+    assert last_status < first_key, "the key is read only once the function is loaded"
+    assert any("/sites/func-abc/functions/ingest_blob/properties/status" in line for line in calls)
+    assert len(deployments(fake)) == 1
+
+
+def test_fails_naming_the_error_when_ingest_blob_stays_in_error(fake: dict[str, str]) -> None:
+    proc = run(fake, FAKE_KEY=KEY, BLOB_KEY_ATTEMPTS="2", FAKE_FUNCTION_ERRORS="Storage account connection missing")
+    assert proc.returncode != 0
+    assert "ingest_blob is in error after 2 attempts: Storage account connection missing" in proc.stderr
+    assert "MDC_STORAGE__queueServiceUri" in proc.stderr
+    assert not deployments(fake)
+    assert not any(line.startswith("functionapp keys") for line in log(fake, "az"))
+
+
+def test_fails_when_the_host_never_lists_ingest_blob(fake: dict[str, str]) -> None:
+    proc = run(fake, FAKE_KEY=KEY, BLOB_KEY_ATTEMPTS="2", FAKE_NO_FUNCTION="1")
+    assert proc.returncode != 0
+    assert "does not list ingest_blob after 2 attempts" in proc.stderr
+    assert not deployments(fake)
+
+
+def test_an_existing_topic_keeps_its_identities_and_tags(fake: dict[str, str]) -> None:
+    """Another subscription on the topic may deliver or dead-letter with the topic's identities."""
+    other = "/subscriptions/sub/resourceGroups/rg-ml/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-x"
+    proc = run(fake, FAKE_KEY=KEY, EVENTGRID_SYSTEM_TOPIC_NAME="ml-topic", FAKE_TOPIC_EXISTS="1",
+               FAKE_TOPIC_IDENTITY_TYPE="SystemAssigned, UserAssigned", FAKE_TOPIC_IDENTITIES=other,
+               FAKE_TOPIC_TAGS='{"owner": "ml-team", "cost-center": "42"}')
+    assert proc.returncode == 0, proc.stderr
+    params = json.loads((Path(fake["FAKE_DIR"]) / "params.json").read_text())["parameters"]
+    assert params["systemTopicName"]["value"] == "ml-topic"
+    assert params["reuseExistingTopic"]["value"] is True
+    assert params["existingTopicIdentityType"]["value"] == "SystemAssigned, UserAssigned"
+    assert params["existingTopicUserAssignedIdentities"]["value"] == {other: {}}
+    assert params["existingTopicTags"]["value"] == {"owner": "ml-team", "cost-center": "42"}
+    assert "keeping its identity (SystemAssigned, UserAssigned) and tags" in proc.stderr
+
+
+def test_watched_account_in_another_subscription(fake: dict[str, str]) -> None:
+    proc = run(fake, FAKE_KEY=KEY, MDC_STORAGE_SUBSCRIPTION_ID="sub-ml")
+    assert proc.returncode == 0, proc.stderr
+    calls = log(fake, "az")
+    for prefix in ("storage account show", "eventgrid system-topic list", "deployment group create"):
+        (line,) = [c for c in calls if c.startswith(prefix)]
+        args = line.split()
+        assert args[args.index("--subscription") + 1] == "sub-ml", prefix
+    for prefix in ("functionapp keys", "functionapp function"):
+        line = next(c for c in calls if c.startswith(prefix))
+        args = line.split()
+        assert args[args.index("--subscription") + 1] == "sub", prefix
 
 
 def test_reuses_the_existing_system_topic_of_the_account(fake: dict[str, str]) -> None:
@@ -162,7 +257,7 @@ def test_retries_the_deployment_while_the_webhook_handshake_fails(fake: dict[str
 def test_gives_up_when_the_key_never_appears(fake: dict[str, str]) -> None:
     proc = run(fake, BLOB_KEY_ATTEMPTS="3")
     assert proc.returncode != 0
-    assert "no blobs_extension key after 3 attempts" in proc.stderr
+    assert "no blobs_extension key after 3 attempts although ingest_blob is loaded" in proc.stderr
     assert not deployments(fake)
     assert any(line.startswith("rest --method post") and "/host/default/listkeys" in line for line in log(fake, "az"))
 

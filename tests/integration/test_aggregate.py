@@ -450,3 +450,46 @@ def test_timer_function_as_the_host_invokes_it(own_storage: None, caplog: pytest
     lines = [r.getMessage() for r in caplog.records if r.name == "monitor.functions.aggregate"]
     assert len(lines) == 4 and all(line.startswith("aggregate t-timer-") for line in lines)
     assert "(past due)" in lines[-1]
+
+
+# --- POST /api/monitors/{name}/aggregate --------------------------------------------------------
+
+def test_aggregate_route_runs_the_timer_path(env: None, monitor_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The route aggregates one monitor as the timer does (same windows, numbers, alerts), is
+    idempotent, and is protected by the key like every route but health."""
+    from fastapi.testclient import TestClient
+
+    from monitor.api import create_app
+
+    put_monitor(monitor_name, min_samples=5)
+    seed_hand_computed(monitor_name)
+    monkeypatch.setenv("MONITOR_API_KEY", "s3cret")
+    reset_settings()
+    url = f"/api/monitors/{monitor_name}/aggregate"
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        assert client.post(url, params={"at": iso(AT)}).status_code == 401
+        assert not query_windows(monitor_name), "refused: nothing ran"
+        first = client.post(url, params={"at": iso(AT)}, headers={"x-functions-key": "s3cret"})
+        assert first.status_code == 200, first.text
+        report = first.json()
+        assert report["monitor"] == monitor_name and report["at"] == iso(AT) and report["error"] is None
+        assert iso(H14) in report["windows"] and report["rows_written"] > 0
+        assert f"pass_rate:coherence:all:{iso(H14)}" in report["alerts"]
+        overall = window(query_windows(monitor_name, metric="coherence"), H14)
+        assert (overall["scored"], overall["passed"], overall["breached"]) == (5, 2, True)
+        assert last_aggregation(monitor_name) is not None
+
+        again = client.post(url, params={"at": iso(AT), "code": "s3cret"}).json()
+        assert again["rows_written"] == 0 and again["alerts"] == [], "re-running changes nothing"
+        assert again["rows_unchanged"] == report["rows_written"] + report["rows_unchanged"]
+
+        unknown = client.post("/api/monitors/no-such-monitor/aggregate", headers={"x-functions-key": "s3cret"})
+        assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+        bad_at = client.post(url, params={"at": "yesterday"}, headers={"x-functions-key": "s3cret"})
+        assert bad_at.status_code == 422 and bad_at.json()["error"]["details"][0]["field"] == "at"
+        assert client.get(url, headers={"x-functions-key": "s3cret"}).status_code == 405
+        spec = client.get("/api/openapi.json", headers={"x-functions-key": "s3cret"}).json()
+        operation = spec["paths"]["/api/monitors/{name}/aggregate"]["post"]
+        assert {p["name"] for p in operation["parameters"]} == {"name", "at"}
+        assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+            "/AggregationRun")

@@ -130,7 +130,13 @@ def test_processes_sharing_azurite_share_one_budget_over_more_than_a_minute(stor
     with FakeOpenAI(latency=0.05) as server:
         start_at = time.time() + 4.0
         procs = [worker(server, "processes", rpm, per_process, start_at) for _ in range(processes)]
-        outputs = [p.communicate(timeout=120) for p in procs]
+        try:
+            outputs = [p.communicate(timeout=150) for p in procs]
+        finally:
+            for proc in procs:  # never leave a worker behind when the test fails
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
         stats = server.stats
     results = []
     for proc, (out, err) in zip(procs, outputs, strict=True):
