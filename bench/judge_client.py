@@ -32,16 +32,22 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     from monitor.records import Record
 
     judge: dict[str, Any] = {"provider": "openai", "model": "judge-model", "base_url": args.base_url,
-                             "explain": args.explain, "max_concurrency": args.max_concurrency}
+                             "explain": args.explain}
+    if args.max_concurrency:  # unset: the default (adaptive up to its ceiling)
+        judge.update(max_concurrency=args.max_concurrency, adaptive_concurrency=False)
     if args.rpm:
         judge["requests_per_minute"] = args.rpm
+    if args.quota_pool:
+        judge["quota_pool"] = args.quota_pool
     config = MonitorConfig.model_validate({"name": "bench-judge", "source": {"prefix": "bench/"}, "judge": judge})
     when = datetime(2026, 11, 28, 10, tzinfo=UTC)
     records = [Record(monitor="bench-judge", key=r["id"], time=when, prompt=r["query"], completion=r["response"],
                       context=r["context"], ground_truth=r["ground_truth"])
-               for r in read_records(Path(args.data), args.records)]
+               for r in read_records(Path(args.data), args.skip + args.records)[args.skip:]]
     tasks = [JudgeTask(record, metric) for record in records for metric in METRICS]
     engine = JudgeEngine(config)
+    if args.start_at:  # several clients start judging together (quota scenario)
+        time.sleep(max(0.0, args.start_at - time.time()))
     cpu0, t0 = cpu_seconds(), time.perf_counter()
     scores = engine.judge(tasks)
     wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
@@ -49,7 +55,23 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     for score in scores:
         statuses[score.status] = statuses.get(score.status, 0) + 1
     return {"records": len(records), "calls": len(tasks), "wall_s": wall, "cpu_s": cpu, "outcomes": statuses,
-            "explained": sum(1 for s in scores if s.reason)}
+            "explained": sum(1 for s in scores if s.reason), **_throttle_figures()}
+
+
+def _throttle_figures() -> dict[str, Any]:
+    """Concurrency reached and, with a fleet budget, the storage requests its lease cost (the lease
+    is handed back first, so that release is counted too)."""
+    from monitor.judge.limits import Throttle
+    from monitor.judge.runtime import get_runtime
+
+    runtime = get_runtime()
+    throttles = [t for t in runtime.objects() if isinstance(t, Throttle)]
+    runtime.reset()
+    quotas = [t.quota for t in throttles if t.quota is not None]
+    return {"peak_concurrency": max((t.peak_limit for t in throttles), default=0),
+            "lease_storage_requests": sum(q.storage_requests for q in quotas),
+            "lease_renewals": sum(q.renewals for q in quotas),
+            "lease_failures": sum(q.failures for q in quotas)}
 
 
 def run_peer(args: argparse.Namespace) -> dict[str, Any]:
@@ -92,10 +114,13 @@ def main() -> None:
     parser.add_argument("--side", choices=("ours", "peer"), required=True)
     parser.add_argument("--data", required=True)
     parser.add_argument("--records", type=int, required=True)
+    parser.add_argument("--skip", type=int, default=0, help="start after this many records of the file")
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--explain", default="off", choices=("off", "failing", "all"))
-    parser.add_argument("--max-concurrency", type=int, default=16)
+    parser.add_argument("--max-concurrency", type=int, default=None, help="fixed; unset: the default (adaptive)")
     parser.add_argument("--rpm", type=int, default=None)
+    parser.add_argument("--quota-pool", default=None)
+    parser.add_argument("--start-at", type=float, default=None, help="wall-clock time to start judging")
     args = parser.parse_args()
     result = run_ours(args) if args.side == "ours" else run_peer(args)
     result["peak_rss_mib"] = peak_rss_mib()

@@ -335,7 +335,24 @@ def cmd_status(args: argparse.Namespace) -> int:
     for reason, count in status["quarantine_reasons"].items():
         print(f"    quarantined {reason:<20} {count}")
     print("  scores             " + ", ".join(f"{k} {v}" for k, v in status["scores"].items()))
+    _print_quota(status.get("quota"))
     return 0
+
+
+def _print_quota(quota: dict[str, Any] | None) -> None:
+    """The judge's fleet budget: pool, limits, and one line per instance holding a lease."""
+    if not quota:
+        return
+    limits = quota["limits_per_minute"]
+    print(f"  quota pool         {quota['pool']}  ("
+          + ", ".join(f"{v:,.0f} {d}/min" for d, v in limits.items()) + f"; slow-down x{quota['slowdown']})")
+    print(f"  leases             {quota['instances']} instance(s); "
+          + ", ".join(f"{d}: leased {quota['leased_per_minute'][d]:,.0f}, used {quota['used_per_minute'][d]:,.0f}/min"
+                      for d in limits))
+    for lease in quota["leases"]:
+        print(f"    {lease['instance']:<36} " + ", ".join(
+            f"{d}: share {lease['share_per_minute'][d]:,.0f}, used {lease['used_per_minute'][d]:,.0f}/min"
+            for d in limits))
 
 
 def cmd_quarantine(args: argparse.Namespace) -> int:

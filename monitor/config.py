@@ -77,9 +77,16 @@ class JudgeConfig(_Strict):
     # Only settings meant for judge keys may be named (docs/security.md; checked when stored and used).
     api_key_setting: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
                                         max_length=MAX_SETTING_CHARS)
-    max_concurrency: int = Field(default=16, ge=1, le=256)
+    # Calls in flight per instance: adaptive (from 16, growing while latency holds, up to
+    # max_concurrency), or fixed at max_concurrency when adaptive_concurrency is false.
+    max_concurrency: int = Field(default=64, ge=1, le=256)
+    adaptive_concurrency: bool = True
+    # The whole deployment's budget, shared by every instance and every monitor of the same quota
+    # pool: by default the endpoint + deployment (or base_url + model); quota_pool names another
+    # pool explicitly (docs/quotas.md).
     requests_per_minute: int | None = Field(default=None, ge=1)
     tokens_per_minute: int | None = Field(default=None, ge=1)
+    quota_pool: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:/-]{1,100}$")
     daily_token_budget: int | None = Field(default=None, ge=1)
     timeout_seconds: float = Field(default=60.0, gt=0, le=600)
     max_attempts: int = Field(default=6, ge=1, le=20)

@@ -172,6 +172,10 @@ class Settings(BaseSettings):
     AZURE_OPENAI_API_VERSION: str = "2024-10-21"
     OPENAI_BASE_URL: str | None = None
     OPENAI_MODEL: str | None = None
+    # Shared judge budgets (docs/quotas.md): how often an instance renews its lease, and how long a
+    # lease lasts without renewal (a killed instance's share returns to the fleet after this).
+    QUOTA_LEASE_SECONDS: float = Field(default=5.0, gt=0, le=60)
+    QUOTA_LEASE_TTL_SECONDS: float = Field(default=15.0, gt=0, le=300)
     # Aggregation.
     AGGREGATION_LOOKBACK_HOURS: int = Field(default=6, ge=0)
     WEBHOOK_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0)

@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from monitor.judge.limits import quota_status
 from monitor.keys import iso, join_partitions, parse_time
 from monitor.monitors import MonitorStore
 from monitor.partials import counts_of_entity
@@ -31,6 +32,7 @@ def monitor_status(name: str, tables: Tables | None = None) -> dict[str, Any]:
     status["last_aggregation"] = _last_aggregation(name)
     status["judge"] = {"provider": config.judge.provider, "model": config.judge.model_name,
                        "approximate": config.judge.provider == "heuristic"}
+    status["quota"] = quota_status(config.judge, tables)  # leases on the judge's fleet budget
     return status
 
 

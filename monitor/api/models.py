@@ -111,6 +111,11 @@ class Quarantine(BaseModel):
 class Status(_Open):
     """The object `python -m monitor status --monitor NAME --json` prints (CONTRACTS.md section 4)."""
 
+    quota: dict[str, Any] | None = Field(
+        default=None, description="the judge's fleet budget (docs/quotas.md): pool, limits_per_minute, instances, "
+                                  "leased_per_minute, used_per_minute, slowdown and leases (instance, "
+                                  "share_per_minute, used_per_minute, expires_in_s); null without a budget")
+
 
 class AggregationRun(_Open):
     """What one aggregation run did for one monitor (the report the timer logs)."""

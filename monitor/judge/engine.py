@@ -146,7 +146,7 @@ async def _judge_all(llm: LLMJudge, pending: list[_Pending]) -> dict[int, Score]
         results[index] = await _guarded(llm, metric, record, prior)
 
     try:
-        async with asyncio.TaskGroup() as group:
+        async with llm.throttle.session(), asyncio.TaskGroup() as group:
             for index, metric, record, prior in pending:
                 group.create_task(one(index, metric, record, prior))
     except BaseExceptionGroup as group_error:

@@ -27,7 +27,7 @@ from monitor.config import JudgeConfig
 from monitor.errors import JudgeFatalError
 from monitor.judge.budget import TokenBudget
 from monitor.judge.clients import ClientSpec, shared_client
-from monitor.judge.limits import RetryPolicy, Throttle, retry_after
+from monitor.judge.limits import RetryPolicy, Throttle, build_throttle, retry_after
 from monitor.judge.metrics import Metric
 from monitor.judge.parsing import raw_reply, read_explain, read_score, well_formed
 from monitor.judge.prompts import Mode
@@ -86,9 +86,9 @@ class LLMJudge:
     def throttle(self) -> Throttle:
         """The throttle shared by every call to this deployment in the process (on the loop)."""
         j = self.judge
-        key = ("throttle", self.spec, j.model_name, j.max_concurrency, j.requests_per_minute, j.tokens_per_minute)
-        return self.runtime.shared(key, lambda: Throttle(j.max_concurrency, j.requests_per_minute,
-                                                         j.tokens_per_minute))
+        key = ("throttle", self.spec, j.model_name, j.max_concurrency, j.adaptive_concurrency,
+               j.requests_per_minute, j.tokens_per_minute, j.quota_pool)
+        return self.runtime.shared(key, lambda: build_throttle(j), Throttle.close)
 
     async def score(self, metric: Metric, record: Record, prior: Score | None = None) -> Score:
         """One record on one metric: a score-mode call, then an explain call where configured.
@@ -177,9 +177,10 @@ class LLMJudge:
                     failure = classify(exc, self.judge, self.spec)
                     self.fatal = self.fatal or failure.fatal
                 else:
-                    throttle.on_success()
+                    took = time.perf_counter() - started
+                    throttle.on_success(took)
                     if well_formed(completion):
-                        return _success(completion, (time.perf_counter() - started) * 1000)
+                        return _success(completion, took * 1000)
                     failure = Failure("parse", retry=True, message=raw_reply(completion))
                 finally:
                     latency = (time.perf_counter() - started) * 1000

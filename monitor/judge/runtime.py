@@ -64,6 +64,10 @@ class Runtime:
                 self._closers[key] = close
         return self._shared[key]  # type: ignore[no-any-return]
 
+    def objects(self) -> list[Any]:
+        """The shared objects alive now (for figures: throttles, leases)."""
+        return list(self._shared.values())
+
     async def _close_shared(self) -> None:
         items, closers = dict(self._shared), dict(self._closers)
         self._shared.clear()

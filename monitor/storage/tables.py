@@ -38,6 +38,7 @@ TABLES: dict[str, str] = {
     "alerts": "alerts",
     "runs": "aggregationruns",
     "poison": "poisonbatches",
+    "quota": "quotaleases",
     "shapes": "shapewindows",
     "drift": "drift",
     "golden": "goldenset",

@@ -47,7 +47,7 @@ def test_put_get_list_delete(client: TestClient, monitor_name: str) -> None:
     created = client.put(f"/api/monitors/{monitor_name}", json=body)
     assert created.status_code == 201, created.text
     assert created.json()["name"] == monitor_name
-    assert created.json()["judge"]["max_concurrency"] == 16
+    assert created.json()["judge"]["max_concurrency"] == 64
     replaced = client.put(f"/api/monitors/{monitor_name}", json={**body, "sampling_rate": 0.5})
     assert replaced.status_code == 200
     fetched = client.get(f"/api/monitors/{monitor_name}")

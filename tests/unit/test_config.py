@@ -22,7 +22,8 @@ def test_defaults_fill_everything_but_name_and_source() -> None:
     config = parse_config(MINIMAL)
     assert config.sampling_rate == 1.0 and config.window == "hour"
     assert config.source.format == "mdc" and config.source.join_column == "correlationid"
-    assert config.judge.provider == "heuristic" and config.judge.max_concurrency == 16
+    assert config.judge.provider == "heuristic" and config.judge.max_concurrency == 64
+    assert config.judge.adaptive_concurrency is True and config.judge.quota_pool is None
     assert config.alerts.min_samples == 10
     metrics = config.metric_settings()
     assert list(metrics) == ["coherence", "fluency", "groundedness", "relevance", "similarity"]

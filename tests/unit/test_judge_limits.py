@@ -52,13 +52,13 @@ class FakeClock:
 
 def test_bucket_paces_requests_evenly_and_lets_large_requests_run_into_debt() -> None:
     clock = FakeClock()
-    bucket = Bucket(600, clock)  # 10 per second, no burst
+    bucket = Bucket(1200, clock)  # 20 per second, saving up at most 0.1 s of that
     assert bucket.wait_time(1, 1.0) == 0
     bucket.take(1)
-    assert bucket.wait_time(1, 1.0) == pytest.approx(0.1)
-    assert bucket.wait_time(1, 0.5) == pytest.approx(0.2)  # slowed down: half the refill rate
+    assert bucket.wait_time(1, 1.0) == pytest.approx(0.05)
+    assert bucket.wait_time(1, 0.5) == pytest.approx(0.1)  # slowed down: half the refill rate
     clock.now += 10.0
-    assert bucket.wait_time(1, 1.0) == 0 and bucket.level == 1.0  # no burst saved up
+    assert bucket.wait_time(1, 1.0) == 0 and bucket.level == 2.0  # only 0.1 s (2 requests) saved up
     tokens = Bucket(6000, clock)  # 100 tokens per second: a 500-token request goes into debt
     assert tokens.wait_time(500, 1.0) == 0
     tokens.take(500)
