@@ -54,7 +54,9 @@ def test_a_file_of_bad_lines_costs_what_a_file_of_good_lines_costs(mdc_container
     assert status["unmatched"] == LINES and status["blobs_processed"] == 2
     print(f"\n{LINES} good lines: {good_seconds:.2f} s; {LINES} bad lines: {bad_seconds:.2f} s "
           f"({LINES / bad_seconds:.0f} bad lines/s, ratio {bad_seconds / good_seconds:.2f})")
-    assert bad_seconds <= 1.5 * good_seconds
+    # Quiet machine: about 0.2-0.8x; a loaded one reached 1.5x. Before the fix, 20,000 bad lines cost
+    # 2.55x good ones and the gap grew with the file: the next test guards that growth directly.
+    assert bad_seconds <= 2 * good_seconds
 
 
 def test_quarantine_writes_do_not_slow_down_as_a_monitor_quarantines_more(
